@@ -1,0 +1,65 @@
+# Portside: `make run` serves the console, `make test` runs the whole suite. Both set up .venv first.
+SHELL := /bin/bash
+VENV := .venv
+VPY := $(VENV)/bin/python
+
+# A Python >= 3.12: PYTHON= wins; then python3.14..python3.12 that actually run; then pyenv's
+# installed versions by full path (pyenv's shims fail unless a version is selected).
+define FIND_PYTHON
+for c in $${PYTHON:-} python3.14 python3.13 python3.12 python3 \
+    $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+  [ -n "$$c" ] || continue; \
+  if "$$c" -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+    command -v "$$c" || echo "$$c"; exit 0; \
+  fi; \
+done; exit 1
+endef
+export FIND_PYTHON
+
+.PHONY: run test bench lint format clean check-python browser
+
+$(VPY):
+	@py=$$(bash -c "$$FIND_PYTHON") || { \
+	  echo "Portside needs Python 3.12 or newer (Django 6.1), and none was found."; \
+	  echo "Install one (e.g. 'pyenv install 3.13', 'apt-get install python3.13' or python.org),"; \
+	  echo "or point to it: make run PYTHON=/path/to/python3.13"; exit 1; }; \
+	echo "Using $$py ($$($$py --version))"; \
+	$$py -m venv $(VENV)
+
+$(VENV)/.installed: $(VPY) pyproject.toml
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(VPY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.installed
+	$(VPY) manage.py serve $(ARGS)
+
+# Debian's chromium drives the browser tests; Playwright's own browser download is not used.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$${PORTSIDE_CHROMIUM:-}" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "No Chromium found and cannot install it: browser tests will skip (fail under CI=true)."; fi
+
+test: $(VENV)/.installed-test browser
+	$(VENV)/bin/ruff check .
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test
+	$(VPY) -m bench.inventory
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

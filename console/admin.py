@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from console.models import AuditEntry
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "username", "address", "action", "target", "outcome")
+    list_filter = ("action", "outcome")
+    search_fields = ("username", "target")
+
+    # The audit log is evidence: readable here, never changed.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

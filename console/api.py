@@ -1,0 +1,124 @@
+"""The JSON API (django-ninja): bearer JWT authentication, error shapes, the auth endpoints.
+
+Every error is {"detail": ...}. Authentication failures all look the same (401) so a client can't
+tell an expired token from a forged one.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied
+from ninja import NinjaAPI, Router, Schema, Status
+from ninja.errors import AuthenticationError
+from ninja.security import HttpBearer
+
+from console import audit, tokens
+from ports.actions import ActionError
+
+
+class JWTBearer(HttpBearer):
+    """Access tokens from the Authorization header only; `?token=` is never read."""
+
+    def authenticate(self, request, token: str):
+        try:
+            claims = tokens.decode(token, tokens.ACCESS)
+            user = tokens.user_for(claims)
+        except tokens.InvalidToken:
+            return None
+        request.user = user
+        request.token_scope = claims.get("scope")
+        return user
+
+
+api = NinjaAPI(
+    title="Portside API",
+    version="1",
+    description="Everything that listens on this machine, as JSON. Authenticate with "
+    "`POST /api/v1/auth/token`, then send `Authorization: Bearer <access>`.",
+    auth=JWTBearer(),
+    urls_namespace="api",
+)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request, exc):
+    return api.create_response(request, {"detail": "Not authenticated"}, status=401)
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request, exc):
+    return api.create_response(request, {"detail": str(exc) or "Forbidden"}, status=403)
+
+
+@api.exception_handler(ActionError)
+def _action_failed(request, exc: ActionError):
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status)
+
+
+@api.exception_handler(ValueError)
+def _bad_value(request, exc: ValueError):
+    return api.create_response(request, {"detail": str(exc)}, status=422)
+
+
+auth_router = Router(tags=["auth"])
+
+
+class Credentials(Schema):
+    username: str
+    password: str
+
+
+class RefreshIn(Schema):
+    refresh: str
+
+
+class TokenPair(Schema):
+    access: str
+    refresh: str
+    token_type: str
+    expires_in: int
+
+
+class Detail(Schema):
+    detail: str
+
+
+@auth_router.post("/token", auth=None, response={200: TokenPair, 401: Detail})
+def obtain_token(request, credentials: Credentials):
+    user = authenticate(request, username=credentials.username, password=credentials.password)
+    if user is None:
+        audit.record(
+            "auth.token",
+            request=request,
+            target=credentials.username[:150],
+            outcome="denied",
+            username=credentials.username[:150],
+        )
+        return Status(401, {"detail": "Invalid username or password"})
+    audit.record("auth.token", request=request, user=user, target=user.get_username())
+    return tokens.issue_pair(user)
+
+
+@auth_router.post("/refresh", auth=None, response={200: TokenPair, 401: Detail})
+def refresh_token(request, body: RefreshIn):
+    try:
+        user, pair = tokens.rotate(body.refresh)
+    except tokens.InvalidToken:
+        audit.record("auth.refresh", request=request, outcome="denied")
+        return Status(401, {"detail": "Not authenticated"})
+    audit.record("auth.refresh", request=request, user=user, target=user.get_username())
+    return pair
+
+
+@auth_router.post("/revoke", auth=None, response={204: None, 401: Detail})
+def revoke_token(request, body: RefreshIn):
+    try:
+        tokens.revoke(body.refresh)
+    except tokens.InvalidToken:
+        return Status(401, {"detail": "Not authenticated"})
+    audit.record("auth.revoke", request=request)
+    return Status(204, None)
+
+
+api.add_router("/auth", auth_router)
+api.add_router("/", "ports.api.router")

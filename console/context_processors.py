@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import os
+
+from console.security.roles import role_of
+
+
+def console(request) -> dict:
+    match = getattr(request, "resolver_match", None)
+    nav = ""
+    if match is not None:
+        nav = "free" if match.view_name == "ports:free" else match.namespace
+    return {
+        "nav": nav,
+        "console_role": role_of(getattr(request, "user", None)) or "",
+        "console_version": "0.1.0",
+        "console_pid": os.getpid(),
+        "console_bind": os.environ.get("CONSOLE_BOUND", "not serving"),
+    }

@@ -1,0 +1,134 @@
+"""Filtering, sorting and the public shape of listeners: shared by the page, the API and sockets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ports.records import Listener
+
+PROTOCOLS = ("tcp", "udp")
+EXPOSURES = ("loopback", "network", "all")
+OWNERS = ("all", "mine")
+SORT_KEYS = {
+    "port": lambda listener: (listener.port, listener.proto, listener.family),
+    "proto": lambda listener: (listener.proto, listener.port),
+    "address": lambda listener: (listener.address, listener.port),
+    "exposure": lambda listener: (EXPOSURES.index(listener.exposure), listener.port),
+    "pid": lambda listener: (listener.pid or 0, listener.port),
+    "process": lambda listener: (
+        (listener.process.name if listener.process else "~"),
+        listener.port,
+    ),
+    "user": lambda listener: (
+        (listener.process.user or "") if listener.process else "~",
+        listener.port,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ListenerFilter:
+    """What the user asked to see. Unknown values are dropped, never an error: it is a view."""
+
+    q: str = ""
+    proto: str = ""
+    exposure: str = ""
+    owner: str = "all"
+    port: int | None = None
+    sort: str = "port"
+    descending: bool = False
+
+    @classmethod
+    def from_params(cls, params) -> ListenerFilter:
+        def choice(name: str, allowed: tuple[str, ...], default: str = "") -> str:
+            value = (params.get(name) or "").strip().lower()
+            return value if value in allowed else default
+
+        port = (params.get("port") or "").strip()
+        sort = (params.get("sort") or "port").strip().lower()
+        descending = sort.startswith("-")
+        sort = sort.lstrip("-")
+        return cls(
+            q=(params.get("q") or "").strip()[:200],
+            proto=choice("proto", PROTOCOLS),
+            exposure=choice("exposure", EXPOSURES),
+            owner=choice("owner", OWNERS, "all"),
+            port=int(port) if port.isdigit() and 0 < int(port) < 65536 else None,
+            sort=sort if sort in SORT_KEYS else "port",
+            descending=descending,
+        )
+
+    def matches(self, listener: Listener) -> bool:
+        if self.proto and listener.proto != self.proto:
+            return False
+        if self.exposure and listener.exposure != self.exposure:
+            return False
+        if self.port is not None and listener.port != self.port:
+            return False
+        if self.owner == "mine" and listener.uid != os.getuid():
+            return False
+        return not self.q or self.q.lower() in search_text(listener)
+
+    def apply(self, listeners) -> list[Listener]:
+        chosen = [listener for listener in listeners if self.matches(listener)]
+        chosen.sort(key=SORT_KEYS[self.sort], reverse=self.descending)
+        return chosen
+
+    def as_query(self) -> dict[str, str]:
+        """The non-default parts, for links that keep the current view."""
+        query = {"q": self.q, "proto": self.proto, "exposure": self.exposure}
+        if self.owner != "all":
+            query["owner"] = self.owner
+        if self.sort != "port" or self.descending:
+            query["sort"] = ("-" if self.descending else "") + self.sort
+        return {key: value for key, value in query.items() if value}
+
+
+def search_text(listener: Listener) -> str:
+    parts = [str(listener.port), listener.address, listener.proto, listener.service or ""]
+    if listener.process:
+        process = listener.process
+        parts += [str(process.pid), process.name, process.user or "", process.cmdline]
+    return " ".join(parts).lower()
+
+
+def is_console(listener: Listener) -> bool:
+    """True for the console's own sockets: never offered for termination."""
+    return os.getpid() in listener.pids
+
+
+def process_payload(listener: Listener) -> dict | None:
+    process = listener.process
+    if process is None:
+        return None
+    return {
+        "name": process.name,
+        "user": process.user,
+        "cmdline": process.cmdline,
+        "cwd": process.cwd,
+        "create_time": process.create_time,
+        "started_at": datetime.fromtimestamp(process.create_time, tz=UTC).isoformat(),
+        "rss": process.rss,
+        "cpu_percent": process.cpu_percent,
+    }
+
+
+def listener_payload(listener: Listener) -> dict:
+    """A listener as the API and the JSON event stream show it (DESIGN.md's contract)."""
+    return {
+        "id": listener.id,
+        "proto": listener.proto,
+        "family": listener.family,
+        "address": listener.address,
+        "port": listener.port,
+        "exposure": listener.exposure,
+        "pid": listener.pid,
+        "pids": list(listener.pids),
+        "uid": listener.uid,
+        "process": process_payload(listener),
+        "service": listener.service,
+        "project": None,
+        "is_console": is_console(listener),
+    }

@@ -1,0 +1,137 @@
+"""The Ports pages. One URL per screen: an htmx request gets the partial, anything else the page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import reswap, retarget
+
+from console.security.roles import OPERATOR, has_role
+from ports import actions, inventory, operations
+from ports.forms import FreePortForm, TerminateForm
+from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter, is_console
+
+
+def _partial_or_page(
+    request: HttpRequest, template: str, partial: str, context: dict, status: int = 200
+) -> HttpResponse:
+    if request.htmx and not request.htmx.boosted:
+        template = f"{template}#{partial}"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+def port_list(request: HttpRequest) -> HttpResponse:
+    view = ListenerFilter.from_params(request.GET)
+    snapshot = inventory.snapshot()
+    listeners = view.apply(snapshot.listeners)
+    context = {
+        "view": view,
+        "listeners": listeners,
+        "snapshot": snapshot,
+        "total": len(snapshot.listeners),
+        "exposed": sum(1 for listener in snapshot.listeners if listener.exposure != "loopback"),
+        "protocols": PROTOCOLS,
+        "exposures": EXPOSURES,
+        "query": view.as_query(),
+        "unknown_owners": sum(1 for listener in listeners if not listener.pids),
+    }
+    return _partial_or_page(request, "ports/list.html", "port-table", context)
+
+
+def _detail_context(request: HttpRequest, port: int) -> dict:
+    listeners = inventory.snapshot().on_port(port)
+    return {
+        "port": port,
+        "listeners": listeners,
+        "free": not listeners,
+        "can_operate": has_role(request.user, OPERATOR),
+    }
+
+
+@require_GET
+def port_detail(request: HttpRequest, port: int) -> HttpResponse:
+    if not 1 <= port <= 65535:
+        return render(request, "ports/detail.html", {"port": port, "invalid": True}, status=404)
+    return render(request, "ports/detail.html", _detail_context(request, port))
+
+
+@require_http_methods(["GET", "POST"])
+def terminate(request: HttpRequest, port: int) -> HttpResponse:
+    """GET: the confirmation, naming exactly what will be signalled. POST: do it."""
+    form = TerminateForm(request.POST if request.method == "POST" else request.GET)
+    context = _detail_context(request, port)
+    if not form.is_valid():
+        context.update(form=form, error="That request was incomplete: " + _form_errors(form))
+        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context, 422)
+    pid = form.cleaned_data["pid"]
+    target = next((listener for listener in context["listeners"] if pid in listener.pids), None)
+    context.update(form=form, target=target)
+    if target is None:
+        context["error"] = f"pid {pid} no longer holds port {port}. The page below is current."
+        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context, 409)
+    if is_console(target):
+        context["error"] = "That is this console's own process; stop it from its terminal."
+        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context, 403)
+    if request.method == "GET":
+        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context)
+    try:
+        result = operations.terminate_for(
+            request.user, port=port, request=request, **form.cleaned_data
+        )
+    except PermissionDenied as error:
+        context["error"] = str(error)
+        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context, 403)
+    except actions.ActionError as error:
+        context["error"] = str(error)
+        return _partial_or_page(
+            request, "ports/detail.html", "terminate-panel", context, error.status
+        )
+    if not request.htmx:
+        messages.success(request, _result_sentence(port, result))
+        return redirect("ports:detail", port=port)
+    # The holders changed: re-render the whole port section, not just the panel.
+    context.update(
+        _detail_context(request, port),
+        result=result,
+        result_sentence=_result_sentence(port, result),
+    )
+    response = render(request, "ports/detail.html#port-detail", context)
+    return reswap(retarget(response, "#port-detail"), "outerHTML")
+
+
+def _result_sentence(port: int, result: actions.TerminationResult) -> str:
+    released = f"port {port} is free now" if result.released else f"port {port} is still held"
+    return {
+        "terminated": f"pid {result.pid} exited after SIGTERM; {released}.",
+        "killed": f"pid {result.pid} was killed with SIGKILL; {released}.",
+        "still-running": f"pid {result.pid} is still running after SIGTERM; {released}. "
+        "You can force it with SIGKILL.",
+    }[result.outcome]
+
+
+def _form_errors(form) -> str:
+    return "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+
+
+@require_GET
+def free_port(request: HttpRequest) -> HttpResponse:
+    form = FreePortForm(request.GET or None)
+    context: dict = {"form": form}
+    status = 200
+    if request.GET:
+        if form.is_valid():
+            try:
+                context["ports"] = actions.find_free_port(
+                    form.cleaned_data["near"], count=form.cleaned_data["count"]
+                )
+            except (actions.ActionError, ValueError) as error:
+                context["error"] = str(error)
+                status = 409
+        else:
+            context["error"] = _form_errors(form)
+            status = 422
+    return _partial_or_page(request, "ports/free.html", "free-result", context, status)

@@ -1,0 +1,143 @@
+"""A real console (`manage.py serve` in a subprocess) and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ports.actions import find_free_port
+from tests.conftest import skip_or_fail
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class LiveConsole:
+    url: str
+    sign_in_link: str
+    process: subprocess.Popen
+
+
+def chromium_path() -> str | None:
+    return (
+        os.environ.get("PORTSIDE_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+
+
+@pytest.fixture(scope="session")
+def live_console(tmp_path_factory) -> Iterator[LiveConsole]:
+    port = find_free_port(21000)[0]
+    data_dir = tmp_path_factory.mktemp("console-data")
+    env = {**os.environ, "CONSOLE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        link = None
+        deadline = time.monotonic() + 60
+        while link is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            if match := re.search(r"(http://\S+/login/link/\S+/)", line):
+                link = match.group(1)
+        assert link, "serve printed no sign-in link"
+        url = f"http://127.0.0.1:{port}"
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield LiveConsole(url, link, process)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)  # our own child, by pid
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = chromium_path()
+    if executable is None:
+        skip_or_fail("no Chromium found (make test installs Debian's chromium package)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+PASSWORD = "lantern-harbour-2026"
+
+
+@pytest.fixture(scope="session")
+def signed_in_state(browser, live_console) -> dict:
+    """Signs in once the way a new user does: the printed link, then a first password."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(live_console.sign_in_link)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/account/password/")
+        page.fill("input[name=new_password1]", PASSWORD)
+        page.fill("input[name=new_password2]", PASSWORD)
+        page.get_by_role("button", name="Save password").click()
+        page.wait_for_url("**/ports/")
+        return context.storage_state()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, signed_in_state):
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, storage_state=signed_in_state
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
