@@ -6,8 +6,11 @@ tell an expired token from a forged one.
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from ninja import NinjaAPI, Router, Schema, Status
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
@@ -30,6 +33,21 @@ class JWTBearer(HttpBearer):
         return user
 
 
+def signed_in_or_bearer(view):
+    """The spec and its docs page: for a signed-in browser or a script with a valid token."""
+
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or JWTBearer().authenticate(request, token) is None:
+                return JsonResponse({"detail": "Not authenticated"}, status=401)
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
 api = NinjaAPI(
     title="Portside API",
     version="1",
@@ -37,6 +55,7 @@ api = NinjaAPI(
     "`POST /api/v1/auth/token`, then send `Authorization: Bearer <access>`.",
     auth=JWTBearer(),
     urls_namespace="api",
+    docs_decorator=signed_in_or_bearer,
 )
 
 

@@ -1,4 +1,7 @@
 from __future__ import annotations
 
-# Each app adds its consumers here: /ws/ports/, /ws/health/, /ws/v1/events.
-websocket_urlpatterns: list = []
+from health.routing import websocket_urlpatterns as health_patterns
+from ports.routing import websocket_urlpatterns as ports_patterns
+
+# /ws/ports/ and /ws/v1/events come from ports, /ws/health/ from health.
+websocket_urlpatterns: list = [*ports_patterns, *health_patterns]

@@ -222,4 +222,7 @@ LOGGING = {
         "uvicorn.access": {"level": "WARNING"},
     },
 }
-CONSOLE_SERVICES = ["console.runtime.warm_inventory"]
+# Background services run by the ASGI lifespan (serve) and by `manage.py monitor`.
+CONSOLE_SERVICES = [
+    "console.runtime.warm_inventory",
+]

@@ -176,9 +176,15 @@ def test_it_refuses_bad_free_port_questions(client, viewer_user, bearer, params)
     assert response.status_code == 422
 
 
-def test_it_publishes_an_openapi_spec(client):
-    response = client.get("/api/v1/openapi.json")
+def test_it_publishes_an_openapi_spec_to_token_holders_and_signed_in_users(
+    client, viewer_user, bearer
+):
+    assert client.get("/api/v1/openapi.json").status_code == 401
+    assert client.get("/api/v1/docs").status_code == 401
+    response = client.get("/api/v1/openapi.json", headers=bearer(viewer_user))
     assert response.status_code == 200
+    client.force_login(viewer_user)
+    assert client.get("/api/v1/docs").status_code == 200
     paths = response.json()["paths"]
     assert {
         "/api/v1/ports",
