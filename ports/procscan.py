@@ -1,0 +1,334 @@
+"""Which processes hold a socket: an incremental socket-inode -> pid map built from /proc/PID/fd.
+
+Reading every fd link of every process is what makes `ss -p` and `lsof` slow (tens of thousands of
+readlinks). Between two polls almost nothing changes, so this keeps the map and only re-reads:
+
+- processes that appeared since the last poll;
+- owners of listening sockets whose open-fd count changed (a close, or a socket handed on);
+- for a listener with no known owner: recent owners, then processes whose fd count changed or
+  whose pid was reused, then everything (at most every `fallback_scan_every` seconds);
+- every process once per `full_rescan_every` seconds, spread across polls, for changes no
+  counter shows (an fd received over SCM_RIGHTS while another was closed).
+
+Inodes that even a full scan cannot resolve (another user's process when not root, a process in
+another pid namespace) are remembered so they cost nothing on later polls.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Collection, Iterable
+
+from ports.procinfo import ProcStat, read_stat
+
+# `stat("/proc/PID/fd").st_size` is the number of open fds since Linux 6.2; before that it is 0.
+_SOCKET_PREFIX = "socket:["
+_UNREADABLE = -1
+
+
+def _kernel_counts_fds() -> bool:
+    try:
+        major, minor = (int(part) for part in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    if (major, minor) < (6, 2):
+        return False
+    try:
+        return os.stat("/proc/self/fd").st_size > 0
+    except OSError:
+        return False
+
+
+class SocketOwners:
+    """Maps socket inodes to the pids holding them, cached across calls.
+
+    Not thread-safe: the caller (Inventory) serialises snapshots.
+    """
+
+    def __init__(
+        self,
+        *,
+        full_rescan_every: float = 30.0,
+        fallback_scan_every: float = 5.0,
+        recent_owner_for: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.full_rescan_every = full_rescan_every
+        self.fallback_scan_every = fallback_scan_every
+        self.recent_owner_for = recent_owner_for
+        self._clock = clock
+        self._counts_fds = _kernel_counts_fds()
+        self._sockets_of: dict[int, dict[int, int]] = {}  # pid -> {socket inode: fd}
+        self._holders: dict[int, dict[int, int]] = {}  # socket inode -> {pid: fd}
+        self._fd_count: dict[int, int] = {}  # pid -> open fds when last scanned
+        self._start: dict[int, int] = {}  # pid -> start ticks when last scanned (pid reuse)
+        self._rescan_due: dict[int, float] = {}  # pid -> when the rolling rescan reads it again
+        self._recent_owners: dict[int, float] = {}  # pid -> when it last held a listener
+        self._unresolvable: set[int] = set()  # listening inodes no full scan could place
+        self._last_full_scan = float("-inf")
+        self._generation = 0  # bumped whenever the holders map changes
+        self._holders_cache: (
+            tuple[int, set[int], dict[int, list[int]], set[int], set[int]] | None
+        ) = None
+        self.counters = {"scans": 0, "full_scans": 0, "readlinks": 0}
+
+    # -- the per-poll entry point -----------------------------------------------------------------
+
+    def resolve(
+        self, listening: Collection[int]
+    ) -> tuple[dict[int, list[int]], dict[int, ProcStat], set[int]]:
+        """Owners of the given socket inodes.
+
+        Returns (inode -> pids, pid -> /proc/PID/stat of every owner, unresolved inodes).
+        Owners whose stat could not be read (they just exited) are left out.
+        """
+        now = self._clock()
+        first_poll = not self._fd_count
+        pids_now = _list_pids()
+
+        for pid in self._fd_count.keys() - pids_now:
+            self._forget(pid)
+        new_pids = pids_now - self._fd_count.keys()
+        if first_poll:
+            self._full_scan(pids_now, now)
+        else:
+            for pid in new_pids:
+                self._scan(pid, now)
+            self._rolling_rescan(now, skip=new_pids)
+
+        listening = set(listening)
+        stats: dict[int, ProcStat] = {}
+        searched = first_poll  # the first poll was a full scan: nothing left to search
+        while True:
+            generation = self._generation
+            owners, orphans, owner_pids = self._holders_of(listening)
+            stats.update(self._check_owners(owner_pids - stats.keys(), now))
+            if self._generation != generation:
+                continue  # an owner was re-read: look at the holders again
+            unresolved = orphans - self._unresolvable
+            if unresolved and not searched:
+                searched = True
+                self._search(unresolved, owner_pids, now)
+                continue
+            break
+
+        if not owner_pids <= stats.keys():
+            # Holders that exited (or became unreadable) since they were scanned.
+            owners = {
+                inode: kept
+                for inode, pids in owners.items()
+                if (kept := [pid for pid in pids if pid in stats])
+            }
+        for pid in stats:
+            self._recent_owners[pid] = now
+        missing = listening - owners.keys()
+        # Remember what a full scan could not place; forget what stopped listening.
+        self._unresolvable &= listening
+        if first_poll:
+            self._unresolvable |= missing
+        self._expire_recent_owners(now)
+        return owners, stats, missing
+
+    def _holders_of(self, listening: set[int]) -> tuple[dict[int, list[int]], set[int], set[int]]:
+        """(inode -> holder pids, listening inodes without a known holder, all holder pids).
+
+        One pass over every listener, so it is cached until the holders map changes.
+        """
+        cached = self._holders_cache
+        if cached is not None and cached[0] == self._generation and cached[1] == listening:
+            return cached[2], cached[3], cached[4]
+        owners: dict[int, list[int]] = {}
+        orphans: set[int] = set()
+        owner_pids: set[int] = set()
+        holders_by_inode = self._holders
+        for inode in listening:
+            holders = holders_by_inode.get(inode)
+            if holders:
+                owners[inode] = list(holders)
+                owner_pids.update(holders)
+            elif inode:  # 0 is a socket the kernel holds itself: no process can own it
+                orphans.add(inode)
+        self._holders_cache = (self._generation, listening, owners, orphans, owner_pids)
+        return owners, orphans, owner_pids
+
+    # -- scanning ---------------------------------------------------------------------------------
+
+    def _scan(self, pid: int, now: float) -> ProcStat | None:
+        """Read every fd link of one process and replace what we knew of it; returns its stat."""
+        self.counters["scans"] += 1
+        old = self._sockets_of.pop(pid, None)
+        if old:
+            for inode in old:
+                holders = self._holders.get(inode)
+                if holders is not None:
+                    holders.pop(pid, None)
+                    if not holders:
+                        del self._holders[inode]
+        # Take the count and the start time before listing: a change during the listing then shows
+        # up as a different count next poll and triggers another read, never a missed one.
+        count = self._count_fds(pid)
+        stat = read_stat(pid)
+        self._start[pid] = stat.start_ticks if stat else -1
+        self._rescan_due[pid] = now + self.full_rescan_every
+        sockets = self._read_socket_fds(pid)
+        if sockets is None:
+            # Keep the count even so: the search re-reads this pid only when it changes.
+            self._fd_count[pid] = count
+            self._sockets_of[pid] = {}
+            if old:
+                self._generation += 1
+            return stat
+        self._fd_count[pid] = count
+        self._sockets_of[pid] = sockets
+        if sockets != old:
+            self._generation += 1
+        holders_by_inode = self._holders
+        for inode, fd in sockets.items():
+            holders = holders_by_inode.get(inode)
+            if holders is None:
+                holders_by_inode[inode] = {pid: fd}
+            else:
+                holders[pid] = fd
+        return stat
+
+    def _read_socket_fds(self, pid: int) -> dict[int, int] | None:
+        """{socket inode: fd} of one process; None when its fd table is not readable."""
+        try:
+            dir_fd = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return None
+        sockets: dict[int, int] = {}
+        try:
+            names = os.listdir(dir_fd)
+            self.counters["readlinks"] += len(names)
+            readlink = os.readlink
+            for name in names:
+                try:
+                    target = readlink(name, dir_fd=dir_fd)
+                except OSError:
+                    continue  # closed while we read
+                if target.startswith(_SOCKET_PREFIX):
+                    sockets[int(target[8:-1])] = int(name)
+        except OSError:
+            return None
+        finally:
+            os.close(dir_fd)
+        return sockets
+
+    def _count_fds(self, pid: int) -> int:
+        if self._counts_fds:
+            try:
+                return os.stat(f"/proc/{pid}/fd").st_size
+            except OSError:
+                return _UNREADABLE
+        # Older kernels: listing the directory is still far cheaper than reading every link.
+        try:
+            return len(os.listdir(f"/proc/{pid}/fd"))
+        except OSError:
+            return _UNREADABLE
+
+    def _full_scan(self, pids: Iterable[int], now: float) -> None:
+        self.counters["full_scans"] += 1
+        self._last_full_scan = now
+        pids = list(pids)
+        for index, pid in enumerate(pids):
+            self._scan(pid, now)
+            # Spread the next rolling rescan evenly over the interval so it never spikes.
+            self._rescan_due[pid] = now + self.full_rescan_every * (index + 1) / len(pids)
+
+    def _rolling_rescan(self, now: float, skip: set[int]) -> None:
+        due = [pid for pid, when in self._rescan_due.items() if when <= now and pid not in skip]
+        for pid in due:
+            self._scan(pid, now)
+
+    def _forget(self, pid: int) -> None:
+        old = self._sockets_of.pop(pid, {})
+        if old:
+            self._generation += 1
+        for inode in old:
+            holders = self._holders.get(inode)
+            if holders is not None:
+                holders.pop(pid, None)
+                if not holders:
+                    del self._holders[inode]
+        self._fd_count.pop(pid, None)
+        self._start.pop(pid, None)
+        self._rescan_due.pop(pid, None)
+        self._recent_owners.pop(pid, None)
+
+    # -- keeping owners right ---------------------------------------------------------------------
+
+    def _check_owners(self, pids: set[int], now: float) -> dict[int, ProcStat]:
+        """Re-read owners whose fd count changed or whose pid was reused; return their stat."""
+        stats: dict[int, ProcStat] = {}
+        for pid in pids:
+            stat = read_stat(pid)
+            if stat is None:
+                self._forget(pid)  # exited since we listed /proc
+                continue
+            if (
+                stat.start_ticks != self._start.get(pid)  # a new process behind an old pid
+                or self._count_fds(pid) != self._fd_count.get(pid)  # closed or received fds
+            ):
+                stat = self._scan(pid, now)
+                if stat is None:
+                    continue
+            stats[pid] = stat
+        return stats
+
+    def _unowned(self, listening: Collection[int]) -> set[int]:
+        holders = self._holders
+        unresolvable = self._unresolvable
+        # Inode 0 is a socket the kernel holds itself: no process can own it.
+        return {
+            inode
+            for inode in listening
+            if inode and inode not in holders and inode not in unresolvable
+        }
+
+    def _search(self, unresolved: set[int], owner_pids: set[int], now: float) -> set[int]:
+        """Look for the owners of listeners nobody is known to hold, cheapest places first."""
+        # Processes that held a listener lately and hold none now: a server re-binding.
+        for pid in [pid for pid in self._recent_owners if pid not in owner_pids]:
+            if pid in self._fd_count:
+                self._scan(pid, now)
+        unresolved = self._unowned(unresolved)
+        if not unresolved:
+            return unresolved
+
+        changed = [pid for pid, count in self._fd_count.items() if self._count_fds(pid) != count]
+        for pid in changed:
+            self._scan(pid, now)
+        unresolved = self._unowned(unresolved)
+        if not unresolved:
+            return unresolved
+
+        # Same fd count but maybe a different process: the pid was reused since we read it.
+        reused = []
+        for pid, start in self._start.items():
+            stat = read_stat(pid)
+            if stat is not None and stat.start_ticks != start:
+                reused.append(pid)
+        for pid in reused:
+            self._scan(pid, now)
+        unresolved = self._unowned(unresolved)
+        if not unresolved:
+            return unresolved
+
+        if now - self._last_full_scan >= self.fallback_scan_every:
+            self._full_scan(_list_pids(), now)
+            unresolved = self._unowned(unresolved)
+            self._unresolvable |= unresolved
+        return unresolved
+
+    def _expire_recent_owners(self, now: float) -> None:
+        expired = [
+            pid for pid, when in self._recent_owners.items() if now - when > self.recent_owner_for
+        ]
+        for pid in expired:
+            del self._recent_owners[pid]
+
+
+def _list_pids() -> set[int]:
+    return {int(name) for name in os.listdir("/proc") if name.isdigit()}
