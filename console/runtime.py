@@ -52,10 +52,3 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         self.tasks.clear()
-
-
-async def warm_inventory(stop: asyncio.Event) -> None:
-    """Take the first (cold) snapshot at start-up so the first page view is served warm."""
-    from ports import inventory
-
-    await asyncio.to_thread(inventory.snapshot)

@@ -224,5 +224,7 @@ LOGGING = {
 }
 # Background services run by the ASGI lifespan (serve) and by `manage.py monitor`.
 CONSOLE_SERVICES = [
-    "console.runtime.warm_inventory",
+    "ports.sampler.run",
 ]
+CONSOLE_SAMPLE_INTERVAL_MS = envint("CONSOLE_SAMPLE_INTERVAL_MS", 250)
+CONSOLE_EVENT_RETENTION_DAYS = envint("CONSOLE_EVENT_RETENTION_DAYS", 30)

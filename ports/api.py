@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from ninja import Field, Path, Query, Router, Schema
 
 from ports import actions, inventory, operations
+from ports.history import port_timeline
 from ports.listing import ListenerFilter, listener_payload
+from ports.models import PortEvent
 
 router = Router(tags=["ports"])
 
@@ -48,11 +51,65 @@ class ListenersOut(Schema):
     items: list[ListenerOut]
 
 
+class HolderSpanOut(Schema):
+    proto: str
+    family: str
+    address: str
+    port: int
+    pid: int | None
+    pids: list[int]
+    process_name: str
+    user: str
+    cmdline: str
+    opened_at: str
+    closed_at: str | None
+    duration_seconds: float | None
+    open_before_console_start: bool
+
+
 class PortOut(Schema):
     port: int
     free: bool
     listeners: list[ListenerOut]
-    history: list[dict]
+    history: list[HolderSpanOut]
+
+
+class EventQuery(Schema):
+    port: int | None = Field(None, ge=1, le=65535)
+    since: datetime | None = None
+    kind: Literal["opened", "closed", "owner-changed"] | None = None
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class EventProcessOut(Schema):
+    name: str
+    user: str
+    cmdline: str
+    cwd: str
+    create_time: float | None
+
+
+class EventOut(Schema):
+    id: int
+    at: datetime
+    kind: str
+    proto: str
+    family: str
+    address: str
+    port: int
+    exposure: str
+    uid: int
+    pid: int | None
+    pids: list[int]
+    process: EventProcessOut | None
+    service: str
+    open_before_console_start: bool
+
+
+class EventsOut(Schema):
+    count: int
+    items: list[EventOut]
 
 
 class PortFilters(Schema):
@@ -123,7 +180,49 @@ def port_detail(request, port: int = PortNumber):
         "port": port,
         "free": not listeners,
         "listeners": [listener_payload(listener) for listener in listeners],
-        "history": [],
+        "history": [span.as_dict() for span in port_timeline(port)],
+    }
+
+
+@router.get("/events", response=EventsOut)
+def list_events(request, query: Query[EventQuery]):
+    """Stored opened / closed / owner-changed events, newest first."""
+    events = PortEvent.objects.all()
+    if query.port is not None:
+        events = events.filter(port=query.port)
+    if query.since is not None:
+        events = events.filter(at__gte=query.since)
+    if query.kind is not None:
+        events = events.filter(kind=query.kind)
+    page = events[query.offset : query.offset + query.limit]
+    return {"count": events.count(), "items": [_event_payload(event) for event in page]}
+
+
+def _event_payload(event: PortEvent) -> dict:
+    has_process = bool(event.process_name)
+    return {
+        "id": event.id,
+        "at": event.at,
+        "kind": event.kind,
+        "proto": event.proto,
+        "family": event.family,
+        "address": event.address,
+        "port": event.port,
+        "exposure": event.exposure,
+        "uid": event.uid,
+        "pid": event.pid,
+        "pids": event.pids,
+        "process": {
+            "name": event.process_name,
+            "user": event.user,
+            "cmdline": event.cmdline,
+            "cwd": event.cwd,
+            "create_time": event.create_time,
+        }
+        if has_process
+        else None,
+        "service": event.service,
+        "open_before_console_start": event.seen_at_start,
     }
 
 

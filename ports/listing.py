@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ports.records import Listener
+from ports.records import Listener, ProcessInfo
 
 PROTOCOLS = ("tcp", "udp")
 EXPOSURES = ("loopback", "network", "all")
@@ -132,3 +132,32 @@ def listener_payload(listener: Listener) -> dict:
         "project": None,
         "is_console": is_console(listener),
     }
+
+
+def listener_from_payload(payload: dict) -> Listener:
+    """The record back from its public shape: events cross the channel layer as plain data."""
+    process = payload.get("process")
+    pids = tuple(payload.get("pids") or ())
+    return Listener(
+        proto=payload["proto"],
+        family=payload["family"],
+        address=payload["address"],
+        port=payload["port"],
+        inode=int(payload["id"].rsplit("-", 1)[1]),
+        uid=payload["uid"],
+        pids=pids,
+        process=ProcessInfo(
+            pid=pids[0],
+            name=process["name"],
+            user=process["user"],
+            cmdline=process["cmdline"],
+            cwd=process["cwd"],
+            create_time=process["create_time"],
+            rss=process.get("rss"),
+            cpu_percent=process.get("cpu_percent"),
+        )
+        if process and pids
+        else None,
+        service=payload.get("service"),
+        exposure=payload["exposure"],
+    )

@@ -12,6 +12,7 @@ from django_htmx.http import reswap, retarget
 from console.security.roles import OPERATOR, has_role
 from ports import actions, inventory, operations
 from ports.forms import FreePortForm, TerminateForm
+from ports.history import port_timeline
 from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter, is_console
 
 
@@ -47,6 +48,7 @@ def _detail_context(request: HttpRequest, port: int) -> dict:
     return {
         "port": port,
         "listeners": listeners,
+        "timeline": port_timeline(port),
         "free": not listeners,
         "can_operate": has_role(request.user, OPERATOR),
     }

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +48,8 @@ def chromium_path() -> str | None:
     )
 
 
-@pytest.fixture(scope="session")
-def live_console(tmp_path_factory) -> Iterator[LiveConsole]:
-    port = find_free_port(21000)[0]
-    data_dir = tmp_path_factory.mktemp("console-data")
+def start_console(data_dir: Path, port: int) -> LiveConsole:
+    """`manage.py serve` as a user runs it; returns once uvicorn has started the app."""
     env = {**os.environ, "CONSOLE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     process = subprocess.Popen(
@@ -61,32 +60,50 @@ def live_console(tmp_path_factory) -> Iterator[LiveConsole]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    try:
-        link = None
-        deadline = time.monotonic() + 60
-        while link is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            if match := re.search(r"(http://\S+/login/link/\S+/)", line):
-                link = match.group(1)
-        assert link, "serve printed no sign-in link"
-        url = f"http://127.0.0.1:{port}"
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield LiveConsole(url, link, process)
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)  # our own child, by pid
+    output: queue.Queue[str] = queue.Queue()
+
+    def drain() -> None:
+        # Keep reading for the server's whole life: a full pipe would block its logging.
+        for line in process.stdout:
+            output.put(line)
+        output.put("")
+
+    threading.Thread(target=drain, daemon=True).start()
+    link = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+            line = output.get(timeout=1)
+        except queue.Empty:
+            continue
+        if match := re.search(r"(http://\S+/login/link/\S+/)", line):
+            link = match.group(1)
+        if "Application startup complete" in line:
+            return LiveConsole(f"http://127.0.0.1:{port}", link, process)
+        if line == "":
+            break
+    stop_console(process)
+    raise AssertionError("the console did not start within 60 s")
+
+
+def stop_console(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)  # our own child, by pid
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_console(tmp_path_factory) -> Iterator[LiveConsole]:
+    console = start_console(tmp_path_factory.mktemp("console-data"), find_free_port(21000)[0])
+    try:
+        assert console.sign_in_link, "serve printed no sign-in link"
+        yield console
+    finally:
+        stop_console(console.process)
 
 
 @pytest.fixture(scope="session")

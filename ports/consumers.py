@@ -1,0 +1,156 @@
+"""Live ports over websockets: HTML fragments for the Ports page, JSON events for scripts.
+
+Both join the channel group the sampler publishes to. The page consumer renders the very row
+partial the page renders, and only for rows that match the filter the page sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import UTC, datetime
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+
+from console.websockets import authenticate
+from ports import sampler
+from ports.listing import ListenerFilter, listener_from_payload
+from ports.models import PortEvent
+
+NOT_AUTHENTICATED = 4401
+MAX_MESSAGE_BYTES = 4096
+
+
+class PortsPageConsumer(AsyncWebsocketConsumer):
+    """/ws/ports/: out-of-band row swaps for the Ports page of a signed-in user."""
+
+    async def connect(self) -> None:
+        self.user, _scope = await authenticate(self.scope, allow_bearer=False)
+        if self.user is None:
+            await self.close(code=NOT_AUTHENTICATED)
+            return
+        self.view = ListenerFilter()
+        await self.channel_layer.group_add(sampler.GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(sampler.GROUP, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        """The page's filter (htmx ws-send of a hidden form); answers with a resync if due."""
+        if not text_data or len(text_data) > MAX_MESSAGE_BYTES:
+            return
+        try:
+            params = json.loads(text_data)
+        except ValueError:
+            return
+        if not isinstance(params, dict):
+            return
+        self.view = ListenerFilter.from_params({k: str(v) for k, v in params.items()})
+        try:
+            rendered_at = float(params.get("since") or 0)
+        except ValueError:
+            rendered_at = 0.0
+        if sampler.changed_since(rendered_at):
+            await self.send(text_data=await asyncio.to_thread(self._render_rows))
+
+    async def ports_changes(self, message: dict) -> None:
+        changes = []
+        for change in message["changes"]:
+            listener = listener_from_payload(change["listener"])
+            visible = self.view.matches(listener)
+            # A closed row is on the page only if it matched. A re-owned one may have matched
+            # under its old owner (a search by pid), so its old row is removed regardless.
+            if visible or change["kind"] == PortEvent.OWNER_CHANGED:
+                changes.append({"kind": change["kind"], "listener": listener, "visible": visible})
+        if changes:
+            await self.send(
+                text_data=render_to_string(
+                    "ports/ws/changes.html",
+                    {
+                        "changes": changes,
+                        "console_pid": os.getpid(),
+                        "view": self.view,
+                        **sampler.summary(),
+                    },
+                )
+            )
+
+    def _render_rows(self) -> str:
+        snapshot = sampler.current_snapshot()
+        return render_to_string(
+            "ports/list.html#port-rows",
+            {
+                "listeners": self.view.apply(snapshot.listeners),
+                "view": self.view,
+                "console_pid": os.getpid(),
+                "oob": True,
+            },
+        )
+
+
+class EventStreamConsumer(AsyncJsonWebsocketConsumer):
+    """/ws/v1/events: JSON events for scripts (bearer header) and pages (session + Origin)."""
+
+    async def connect(self) -> None:
+        self.user, _scope = await authenticate(self.scope, allow_bearer=True)
+        if self.user is None:
+            await self.close(code=NOT_AUTHENTICATED)
+            return
+        self.ports: set[int] | None = None
+        await self.channel_layer.group_add(sampler.GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(sampler.GROUP, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if not text_data or len(text_data) > MAX_MESSAGE_BYTES:
+            await self.send_json({"type": "error", "detail": "send JSON text under 4 KiB"})
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.send_json({"type": "error", "detail": "not JSON"})
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        subscribe = content.get("subscribe") if isinstance(content, dict) else None
+        ports = subscribe.get("ports") if isinstance(subscribe, dict) else None
+        if ports is None and isinstance(subscribe, dict) and "ports" in subscribe:
+            self.ports = None  # {"subscribe": {"ports": null}}: everything again
+        elif isinstance(ports, list) and all(
+            isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports
+        ):
+            self.ports = set(ports)
+        else:
+            await self.send_json(
+                {
+                    "type": "error",
+                    "detail": 'expected {"subscribe": {"ports": [5000, 8000]}} with ports 1-65535',
+                }
+            )
+            return
+        await self.send_json(
+            {
+                "type": "subscribed",
+                "ports": sorted(self.ports) if self.ports is not None else None,
+            }
+        )
+
+    async def ports_changes(self, message: dict) -> None:
+        for change in message["changes"]:
+            listener = change["listener"]
+            if self.ports is not None and listener["port"] not in self.ports:
+                continue
+            await self.send_json(
+                {
+                    "type": f"port.{change['kind']}",
+                    "at": datetime.fromtimestamp(change["at"], tz=UTC).isoformat(),
+                    "listener": listener,
+                    "previous_pids": change["previous_pids"],
+                }
+            )

@@ -1,0 +1,267 @@
+"""The sampler: snapshot every 250 ms, diff by listener key, store and publish what changed.
+
+inventory (pure) -> sampler -> channel group "ports" -> consumers -> browser / scripts.
+One failed sample is logged and retried with back-off; it never ends the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from ports import inventory
+from ports.listing import listener_payload
+from ports.models import PortEvent
+from ports.records import Listener, Snapshot
+
+logger = logging.getLogger("ports.sampler")
+
+GROUP = "ports"
+PRUNE_EVERY_SECONDS = 3600
+MAX_BACKOFF_SECONDS = 30.0
+
+Key = tuple[str, str, str, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PortChange:
+    kind: str  # PortEvent.OPENED | CLOSED | OWNER_CHANGED
+    at: float  # epoch seconds of the snapshot that saw it
+    listener: Listener  # the new state; for "closed", the last state seen
+    previous_pids: tuple[int, ...] = ()
+
+    def as_message(self) -> dict:
+        """Plain data, so it crosses any channel layer (Redis included)."""
+        return {
+            "kind": self.kind,
+            "at": self.at,
+            "listener": listener_payload(self.listener),
+            "previous_pids": list(self.previous_pids),
+        }
+
+
+def index(snapshot: Snapshot) -> dict[Key, Listener]:
+    return {listener.key: listener for listener in snapshot.listeners}
+
+
+def diff(before: dict[Key, Listener], after: dict[Key, Listener], at: float) -> list[PortChange]:
+    """Changes between two snapshots, by stable key: a port number alone identifies nothing."""
+    changes = [
+        PortChange(PortEvent.CLOSED, at, listener)
+        for key, listener in before.items()
+        if key not in after
+    ]
+    for key, listener in after.items():
+        old = before.get(key)
+        if old is None:
+            changes.append(PortChange(PortEvent.OPENED, at, listener))
+        elif old.pids != listener.pids and listener.pids:
+            # A hand-off or a fork. A socket that merely became unreadable (pids -> ()) is not
+            # an owner change: we just lost sight of it.
+            changes.append(PortChange(PortEvent.OWNER_CHANGED, at, listener, old.pids))
+    return changes
+
+
+def event_row(change: PortChange, seen_at_start: bool = False) -> PortEvent:
+    listener, process = change.listener, change.listener.process
+    return PortEvent(
+        at=datetime.fromtimestamp(change.at, tz=UTC),
+        kind=change.kind,
+        proto=listener.proto,
+        family=listener.family,
+        address=listener.address,
+        port=listener.port,
+        inode=listener.inode,
+        exposure=listener.exposure,
+        uid=listener.uid,
+        pid=listener.pid,
+        pids=list(listener.pids),
+        process_name=process.name if process else "",
+        user=(process.user or "") if process else "",
+        cmdline=process.cmdline if process else "",
+        cwd=(process.cwd or "") if process else "",
+        create_time=process.create_time if process else None,
+        service=listener.service or "",
+        seen_at_start=seen_at_start,
+    )
+
+
+class Sampler:
+    def __init__(
+        self,
+        take_snapshot: Callable[[], Snapshot] = inventory.snapshot,
+        interval: float | None = None,
+        retention_days: int | None = None,
+    ):
+        self.take_snapshot = take_snapshot
+        self.interval = (
+            interval if interval is not None else settings.CONSOLE_SAMPLE_INTERVAL_MS / 1000
+        )
+        self.retention_days = (
+            retention_days if retention_days is not None else settings.CONSOLE_EVENT_RETENTION_DAYS
+        )
+        self.current: dict[Key, Listener] | None = None
+        self.failures = 0
+        self.samples = 0
+        self._last_prune = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        logger.info("port sampler started (every %.0f ms)", self.interval * 1000)
+        next_tick = time.monotonic()
+        live.running = True
+        try:
+            await self._loop(stop, next_tick)
+        finally:
+            live.running = False
+        logger.info("port sampler stopped after %d samples", self.samples)
+
+    async def _loop(self, stop: asyncio.Event, next_tick: float) -> None:
+        while not stop.is_set():
+            try:
+                await self.sample_once()
+                self.failures = 0
+                delay = self.interval
+            except Exception:
+                self.failures += 1
+                delay = min(self.interval * 2**self.failures, MAX_BACKOFF_SECONDS)
+                logger.exception(
+                    "port sample failed (%d in a row); retrying in %.1fs", self.failures, delay
+                )
+            # Scheduled, not slept: a slow sample does not push every later one back.
+            next_tick = max(next_tick + delay, time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=next_tick - time.monotonic())
+
+    async def sample_once(self) -> list[PortChange]:
+        snapshot = await asyncio.to_thread(self.take_snapshot)
+        after = index(snapshot)
+        if self.current is None:
+            changes = await self._start_from(after, snapshot.sampled_at)
+        else:
+            changes = diff(self.current, after, snapshot.sampled_at)
+            if changes:
+                await PortEvent.objects.abulk_create([event_row(c) for c in changes])
+        self.current, live.snapshot = after, snapshot
+        if changes:
+            live.last_change_at = snapshot.sampled_at
+            await publish(changes)
+        await self._prune_if_due()
+        self.samples += 1  # completed samples: the state above is in place
+        return changes
+
+    async def _start_from(self, after: dict[Key, Listener], at: float) -> list[PortChange]:
+        """Reconcile the stored history with what is open now, after a (re)start.
+
+        Listeners the history thinks are open but are gone closed while we were not looking;
+        listeners open now with no open record get one, marked as seen at start.
+        """
+        open_in_history = await _open_listeners_in_history()
+        rows = []
+        for key, event in open_in_history.items():
+            if key not in after:
+                closed = event_row(PortChange(PortEvent.CLOSED, at, _listener_of(event)))
+                rows.append(closed)
+        for key, listener in after.items():
+            if key not in open_in_history:
+                rows.append(event_row(PortChange(PortEvent.OPENED, at, listener), True))
+        if rows:
+            await PortEvent.objects.abulk_create(rows)
+        return []  # nothing to announce: no client saw the state before
+
+    async def _prune_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = now
+        deleted = await prune_events(self.retention_days)
+        if deleted:
+            logger.info("pruned %d port events older than %d days", deleted, self.retention_days)
+
+
+async def prune_events(retention_days: int) -> int:
+    cutoff = timezone.now() - timedelta(days=retention_days)
+    deleted, _ = await PortEvent.objects.filter(at__lt=cutoff).adelete()
+    return deleted
+
+
+async def _open_listeners_in_history() -> dict[Key, PortEvent]:
+    """The last event of every key whose last event is not a close."""
+    last: dict[Key, PortEvent] = {}
+    async for event in PortEvent.objects.order_by("at", "id"):
+        last[event.key] = event
+    return {key: event for key, event in last.items() if event.kind != PortEvent.CLOSED}
+
+
+def _listener_of(event: PortEvent) -> Listener:
+    return Listener(
+        proto=event.proto,
+        family=event.family,
+        address=event.address,
+        port=event.port,
+        inode=event.inode,
+        uid=event.uid,
+        pids=tuple(event.pids),
+        process=None,
+        service=event.service or None,
+        exposure=event.exposure,
+    )
+
+
+async def publish(changes: list[PortChange]) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(
+            GROUP, {"type": "ports.changes", "changes": [c.as_message() for c in changes]}
+        )
+
+
+class _LiveState:
+    """What the sampler of this process last saw; consumers read it instead of re-sampling."""
+
+    snapshot: Snapshot | None = None
+    last_change_at: float = 0.0
+    running: bool = False
+
+
+live = _LiveState()
+
+
+def changed_since(rendered_at: float) -> bool:
+    """Did anything change after a page rendered its table? Unknown (no local sampler): yes."""
+    if not live.running or live.snapshot is None:
+        return True
+    return live.last_change_at >= rendered_at
+
+
+def summary() -> dict:
+    """Counts for the page header, from the local sampler's snapshot when there is one."""
+    snapshot = live.snapshot
+    if snapshot is None:
+        return {}
+    listeners = snapshot.listeners
+    return {
+        "total": len(listeners),
+        "exposed": sum(1 for listener in listeners if listener.exposure != "loopback"),
+    }
+
+
+def current_snapshot(max_age: float = 2.0) -> Snapshot:
+    """The sampler's latest snapshot when fresh (it runs in this process), else a new one."""
+    snapshot = live.snapshot
+    if snapshot is not None and time.time() - snapshot.sampled_at <= max_age:
+        return snapshot
+    return inventory.snapshot()
+
+
+async def run(stop: asyncio.Event) -> None:
+    """The background service (settings.CONSOLE_SERVICES)."""
+    await Sampler().run(stop)

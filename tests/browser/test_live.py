@@ -1,0 +1,79 @@
+"""The Ports page is live: rows appear and leave without a reload, and survive a server restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from ports.actions import find_free_port
+from tests.browser.conftest import (
+    PASSWORD,
+    screenshot,
+    start_console,
+    stop_console,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _row(page, port: int):
+    return page.locator("#port-rows tr", has=page.locator(f"a:text-is('{port}')"))
+
+
+def test_it_shows_a_new_socket_without_reload_and_removes_it(live_console, page, listening_child):
+    page.goto(f"{live_console.url}/ports/")
+    page.locator("#live-status[data-state=live]").wait_for(timeout=10_000)
+    marker = page.evaluate("() => (window.__portsideMarker = Math.random())")
+
+    child = listening_child(host="0.0.0.0")
+    row = _row(page, child.port)
+    row.wait_for(timeout=5_000)
+    assert "just-opened" in row.get_attribute("class")
+    assert "all interfaces" in row.inner_text()
+    notice = page.locator(".live-notice", has_text=f"port {child.port} opened by python")
+    assert f"(pid {child.pid})" in notice.inner_text()
+    screenshot(page, "live-row-opened")
+
+    child.stop()
+    row.wait_for(state="detached", timeout=5_000)
+    assert page.locator(".live-notice", has_text=f"port {child.port} closed").count() == 1
+    # Same page object all along: nothing reloaded it.
+    assert page.evaluate("() => window.__portsideMarker") == marker
+
+
+def test_it_pushes_only_rows_that_match_the_search(live_console, page, listening_child):
+    page.goto(f"{live_console.url}/ports/?q=no-such-process-anywhere")
+    page.locator("#live-status[data-state=live]").wait_for(timeout=10_000)
+    child = listening_child()
+    page.wait_for_timeout(1_000)  # several sampler ticks: a wrong push would have arrived
+    assert _row(page, child.port).count() == 0
+
+
+def test_it_reconnects_after_the_server_restarts(browser, tmp_path, listening_child):
+    port = find_free_port(22000)[0]
+    console = start_console(tmp_path, port)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(console.sign_in_link)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/account/password/")
+        page.fill("input[name=new_password1]", PASSWORD)
+        page.fill("input[name=new_password2]", PASSWORD)
+        page.get_by_role("button", name="Save password").click()
+        page.wait_for_url("**/ports/")
+        status = page.locator("#live-status")
+        page.locator("#live-status[data-state=live]").wait_for(timeout=10_000)
+
+        stop_console(console.process)
+        page.locator("#live-status[data-state=reconnecting]").wait_for(timeout=10_000)
+        screenshot(page, "live-reconnecting")
+        console = start_console(tmp_path, port)
+        page.locator("#live-status[data-state=live]").wait_for(timeout=20_000)
+        assert status.inner_text() == "live"
+
+        # The socket after the restart carries events again, filtered as before.
+        child = listening_child()
+        _row(page, child.port).wait_for(timeout=5_000)
+    finally:
+        context.close()
+        stop_console(console.process)

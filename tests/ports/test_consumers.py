@@ -1,0 +1,206 @@
+"""Websockets through the whole ASGI app: guards, authentication, live events from real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from console.asgi import application
+from ports import inventory
+from ports.actions import find_free_port
+from ports.sampler import Sampler
+from tests.conftest import spawn_listener
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = "http://127.0.0.1:8000"
+
+
+def _headers(
+    *, origin: str | None = ORIGIN, cookie: str | None = None, bearer: str | None = None
+) -> list[tuple[bytes, bytes]]:
+    headers = [(b"host", b"127.0.0.1:8000")]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    if cookie is not None:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    if bearer is not None:
+        headers.append((b"authorization", f"Bearer {bearer}".encode()))
+    return headers
+
+
+@pytest.fixture
+def session_cookie(client, viewer_user):
+    client.force_login(viewer_user)
+    return client.cookies["sessionid"].value
+
+
+@pytest.fixture
+def access_token(viewer_user):
+    from console import tokens
+
+    return tokens.issue_pair(viewer_user)["access"]
+
+
+@contextlib.asynccontextmanager
+async def running_sampler():
+    stop = asyncio.Event()
+    sampler = Sampler(take_snapshot=inventory.Inventory().snapshot, interval=0.05)
+    task = asyncio.create_task(sampler.run(stop))
+    while sampler.samples == 0:
+        await asyncio.sleep(0.01)
+    try:
+        yield sampler
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def _connect(path: str, headers) -> tuple[WebsocketCommunicator, bool, object]:
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, detail = await communicator.connect(timeout=5)
+    return communicator, connected, detail
+
+
+async def test_it_streams_json_events_to_a_bearer_token_without_origin(access_token):
+    port = find_free_port(30000)[0]
+    communicator, connected, _ = await _connect(
+        "/ws/v1/events", _headers(origin=None, bearer=access_token)
+    )
+    assert connected
+    await communicator.send_json_to({"subscribe": {"ports": [port]}})
+    assert await communicator.receive_json_from() == {"type": "subscribed", "ports": [port]}
+    async with running_sampler():
+        child = await asyncio.to_thread(spawn_listener, port=port)
+        try:
+            opened = await communicator.receive_json_from(timeout=1)
+            assert opened["type"] == "port.opened"
+            assert opened["listener"]["port"] == port and opened["listener"]["pid"] == child.pid
+            assert opened["listener"]["process"]["name"].startswith("python")
+        finally:
+            await asyncio.to_thread(child.stop)
+        closed = await communicator.receive_json_from(timeout=1)
+        assert closed["type"] == "port.closed" and closed["listener"]["port"] == port
+    await communicator.disconnect()
+
+
+async def test_it_narrows_the_stream_to_subscribed_ports(access_token):
+    wanted, other = find_free_port(30100, count=2)
+    communicator, connected, _ = await _connect(
+        "/ws/v1/events", _headers(origin=None, bearer=access_token)
+    )
+    assert connected
+    await communicator.send_json_to({"subscribe": {"ports": [wanted]}})
+    await communicator.receive_json_from()
+    async with running_sampler():
+        noise = await asyncio.to_thread(spawn_listener, port=other)
+        try:
+            assert await communicator.receive_nothing(timeout=0.4)
+        finally:
+            await asyncio.to_thread(noise.stop)
+    await communicator.disconnect()
+
+
+async def test_it_explains_a_bad_subscription(access_token):
+    communicator, connected, _ = await _connect(
+        "/ws/v1/events", _headers(origin=None, bearer=access_token)
+    )
+    assert connected
+    for bad in ({"subscribe": {"ports": [0]}}, {"subscribe": {"ports": "5000"}}, ["x"]):
+        await communicator.send_json_to(bad)
+        reply = await communicator.receive_json_from()
+        assert reply["type"] == "error" and "subscribe" in reply["detail"]
+    await communicator.send_to(text_data="{not json")
+    assert (await communicator.receive_json_from())["detail"] == "not JSON"
+    await communicator.disconnect()
+
+
+async def test_it_accepts_a_session_with_the_exact_origin(session_cookie):
+    communicator, connected, _ = await _connect("/ws/v1/events", _headers(cookie=session_cookie))
+    assert connected
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.test",
+        "http://127.0.0.1:3000",
+        "http://localhost:8000",
+        "https://127.0.0.1:8000",
+    ],
+)
+@pytest.mark.parametrize("path", ["/ws/v1/events", "/ws/ports/"])
+async def test_it_refuses_a_session_from_any_other_origin(session_cookie, origin, path):
+    _communicator, connected, code = await _connect(
+        path, _headers(origin=origin, cookie=session_cookie)
+    )
+    assert not connected and code == 4403
+
+
+@pytest.mark.parametrize("path", ["/ws/v1/events", "/ws/ports/"])
+async def test_it_refuses_a_session_cookie_without_origin(session_cookie, path):
+    _communicator, connected, code = await _connect(
+        path, _headers(origin=None, cookie=session_cookie)
+    )
+    assert not connected and code == 4403
+
+
+@pytest.mark.parametrize("path", ["/ws/v1/events", "/ws/ports/"])
+async def test_it_refuses_an_anonymous_client(path):
+    _communicator, connected, code = await _connect(path, _headers())
+    assert not connected and code == 4401
+
+
+async def test_it_refuses_a_bad_bearer_token_and_never_falls_back_to_the_cookie(session_cookie):
+    _communicator, connected, code = await _connect(
+        "/ws/v1/events", _headers(cookie=session_cookie, bearer="not-a-token")
+    )
+    assert not connected and code == 4401
+
+
+async def test_it_refuses_a_foreign_host_header(access_token):
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/v1/events",
+        headers=[(b"host", b"evil.test"), (b"authorization", f"Bearer {access_token}".encode())],
+    )
+    connected, code = await communicator.connect()
+    assert not connected and code == 4403
+
+
+async def test_it_pushes_matching_rows_to_the_page_and_nothing_else(session_cookie):
+    wanted, other = find_free_port(30200, count=2)
+    communicator, connected, _ = await _connect("/ws/ports/", _headers(cookie=session_cookie))
+    assert connected
+    async with running_sampler():
+        # The page's hidden filter form: only this port, and the table is current.
+        await communicator.send_json_to({"q": str(wanted), "since": "9999999999"})
+        noise = await asyncio.to_thread(spawn_listener, port=other)
+        try:
+            assert await communicator.receive_nothing(timeout=0.4)
+        finally:
+            await asyncio.to_thread(noise.stop)
+        child = await asyncio.to_thread(spawn_listener, port=wanted)
+        try:
+            html = await communicator.receive_from(timeout=1)
+            assert 'hx-swap-oob="beforeend:#port-rows"' in html
+            assert f">{wanted}</a>" in html and "just-opened" in html
+            assert f"port {wanted} opened by python (pid {child.pid})" in html
+        finally:
+            await asyncio.to_thread(child.stop)
+        html = await communicator.receive_from(timeout=1)
+        assert 'hx-swap-oob="delete"' in html and f"port {wanted} closed" in html
+    await communicator.disconnect()
+
+
+async def test_it_resyncs_the_rows_when_the_page_is_behind(session_cookie):
+    communicator, connected, _ = await _connect("/ws/ports/", _headers(cookie=session_cookie))
+    assert connected
+    await communicator.send_json_to({"q": "", "since": "0"})
+    html = await communicator.receive_from(timeout=2)
+    assert html.strip().startswith('<tbody id="port-rows"') and 'hx-swap-oob="outerHTML"' in html
+    await communicator.disconnect()

@@ -1,0 +1,172 @@
+"""The sampler: diffing by key, owner changes, stored events, failures, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ports import inventory
+from ports.models import PortEvent
+from ports.records import Listener, ProcessInfo, Snapshot
+from ports.sampler import Sampler, diff, index, prune_events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _listener(port=5000, proto="tcp", family="ipv4", address="127.0.0.1", inode=1, pids=(10,)):
+    process = (
+        ProcessInfo(
+            pid=pids[0],
+            name="python",
+            user="dev",
+            cmdline="flask run",
+            cwd="/src",
+            create_time=1000.0,
+        )
+        if pids
+        else None
+    )
+    return Listener(
+        proto=proto,
+        family=family,
+        address=address,
+        port=port,
+        inode=inode,
+        uid=1000,
+        pids=pids,
+        process=process,
+        service="Flask",
+    )
+
+
+def _snapshot(*listeners) -> Snapshot:
+    return Snapshot(sampled_at=time.time(), complete=True, listeners=tuple(listeners))
+
+
+def test_it_tells_ipv4_ipv6_tcp_and_udp_apart_on_the_same_port():
+    v4 = _listener(inode=1)
+    v6 = _listener(family="ipv6", address="::1", inode=2)
+    udp = _listener(proto="udp", inode=3)
+    before = index(_snapshot(v4))
+    changes = diff(before, index(_snapshot(v4, v6, udp)), at=1.0)
+    assert sorted((c.kind, c.listener.key) for c in changes) == sorted(
+        [("opened", v6.key), ("opened", udp.key)]
+    )
+    closed = diff(index(_snapshot(v4, v6, udp)), index(_snapshot(v6)), at=2.0)
+    assert sorted(c.listener.key for c in closed) == sorted([v4.key, udp.key])
+    assert {c.kind for c in closed} == {"closed"}
+
+
+def test_it_sees_a_new_socket_on_the_same_port_as_close_and_open():
+    old, new = _listener(inode=1), _listener(inode=2)
+    changes = diff(index(_snapshot(old)), index(_snapshot(new)), at=1.0)
+    assert sorted(c.kind for c in changes) == ["closed", "opened"]
+
+
+def test_it_reports_an_owner_change_with_the_previous_holders():
+    before = index(_snapshot(_listener(pids=(10,))))
+    (change,) = diff(before, index(_snapshot(_listener(pids=(10, 11)))), at=1.0)
+    assert change.kind == "owner-changed"
+    assert change.previous_pids == (10,) and change.listener.pids == (10, 11)
+
+
+def test_it_does_not_call_losing_sight_of_an_owner_a_change():
+    before = index(_snapshot(_listener(pids=(10,))))
+    assert diff(before, index(_snapshot(_listener(pids=()))), at=1.0) == []
+
+
+async def test_it_stores_real_opens_and_closes(listening_child):
+    sampler = Sampler(take_snapshot=inventory.Inventory().snapshot, interval=0.05)
+    await sampler.sample_once()  # the baseline
+    child = await asyncio.to_thread(listening_child)
+    opened = await sampler.sample_once()
+    assert [(c.kind, c.listener.pid) for c in opened if c.listener.port == child.port] == [
+        ("opened", child.pid)
+    ]
+    await asyncio.to_thread(child.stop)
+    closed = await sampler.sample_once()
+    assert [c.kind for c in closed if c.listener.port == child.port] == ["closed"]
+    kinds = [
+        k
+        async for k in PortEvent.objects.filter(port=child.port)
+        .order_by("at", "id")
+        .values_list("kind", flat=True)
+    ]
+    assert kinds == ["opened", "closed"]
+
+
+async def test_it_reconciles_history_on_start():
+    ghost = _listener(port=5999, inode=99)
+    await PortEvent.objects.acreate(
+        kind="opened",
+        proto="tcp",
+        family="ipv4",
+        address="127.0.0.1",
+        port=5999,
+        inode=99,
+        exposure="loopback",
+        uid=1000,
+        pid=10,
+        pids=[10],
+    )
+    still_open = _listener(port=6001, inode=7)
+    sampler = Sampler(take_snapshot=lambda: _snapshot(still_open), interval=0.05)
+    assert await sampler.sample_once() == []  # nothing announced for the baseline
+    assert await PortEvent.objects.filter(port=5999, kind="closed").aexists()
+    baseline = await PortEvent.objects.aget(port=6001)
+    assert baseline.kind == "opened" and baseline.seen_at_start
+    # A second start does not record the still-open listener twice.
+    await Sampler(take_snapshot=lambda: _snapshot(still_open), interval=0.05).sample_once()
+    assert await PortEvent.objects.filter(port=6001).acount() == 1
+    assert ghost.key != still_open.key
+
+
+async def test_it_survives_a_failing_sample_and_keeps_going():
+    calls = {"n": 0}
+
+    def flaky() -> Snapshot:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("netlink hiccup")
+        return _snapshot(_listener(inode=calls["n"]))
+
+    sampler = Sampler(take_snapshot=flaky, interval=0.01)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sampler.run(stop))
+    for _ in range(200):
+        if calls["n"] >= 5:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=2)  # and it stops promptly when asked
+    assert calls["n"] >= 5 and sampler.failures == 0
+
+
+async def test_it_prunes_events_past_retention():
+    old = await PortEvent.objects.acreate(
+        kind="opened",
+        proto="tcp",
+        family="ipv4",
+        address="127.0.0.1",
+        port=7000,
+        inode=1,
+        exposure="loopback",
+        uid=0,
+    )
+    await PortEvent.objects.filter(pk=old.pk).aupdate(at=timezone.now() - timedelta(days=31))
+    await PortEvent.objects.acreate(
+        kind="opened",
+        proto="tcp",
+        family="ipv4",
+        address="127.0.0.1",
+        port=7001,
+        inode=2,
+        exposure="loopback",
+        uid=0,
+    )
+    assert await prune_events(retention_days=30) == 1
+    assert await PortEvent.objects.acount() == 1
