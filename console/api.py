@@ -141,3 +141,4 @@ def revoke_token(request, body: RefreshIn):
 
 api.add_router("/auth", auth_router)
 api.add_router("/", "ports.api.router")
+api.add_router("/", "ports.projects_api.router")

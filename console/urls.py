@@ -23,6 +23,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("", include(console_patterns)),
     path("ports/", include("ports.urls")),
+    path("projects/", include("ports.project_urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

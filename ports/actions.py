@@ -17,7 +17,7 @@ import select
 import signal as signals
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -367,9 +367,7 @@ def find_free_port(
     for port in range(start, MAX_PORT + 1):
         if port in skip:
             continue
-        # EADDRINUSE means taken; EACCES (a port below 1024 without the right) means not for us.
-        probes = [*wildcards, (family, address, None)]
-        if all(_bind_probe(fam, addr, port, v6only) == 0 for fam, addr, v6only in probes):
+        if _bindable(port, family, address, wildcards):
             found.append(port)
             if len(found) == count:
                 return found
@@ -377,6 +375,79 @@ def find_free_port(
         f"no free port between {start} and {MAX_PORT} on {host}"
         + (f" (found {len(found)} of {count})" if found else "")
     )
+
+
+def is_port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """One port, judged as find_free_port judges every port it offers."""
+    _validate_port("port", port)
+    family, address = _host_address(host)
+    return _bindable(port, family, address, _wildcard_probes())
+
+
+def _bindable(port: int, family: socket.AddressFamily, address: str, wildcards) -> bool:
+    # EADDRINUSE means taken; EACCES (a port below 1024 without the right) means not for us.
+    probes = [*wildcards, (family, address, None)]
+    return all(_bind_probe(fam, addr, port, v6only) == 0 for fam, addr, v6only in probes)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    port: int
+    reason: str  # why this port, in a sentence
+    skipped: tuple[str, ...] = ()  # why each earlier candidate was passed over
+    outside_registry: bool = False  # True when none of the project's own ports was free
+
+
+def allocate(
+    name: str,
+    candidates: Sequence[int],
+    *,
+    reserved_by_others: Mapping[int, str],
+    snapshot: Snapshot | None = None,
+    host: str = "127.0.0.1",
+) -> Allocation:
+    """The port project `name` should use now: its preferred port, else the first free fallback.
+
+    Each candidate gets a bind test; the skipped ones say why ("5000 held by python (pid 42):
+    other-project"). When all are taken, the next free port above the preferred one that no
+    project reserves is offered, and the reason says so. A fallback another project reserves is
+    still this project's to use: the registry lists it for both, and the warning was given when
+    it was registered.
+    """
+    if not candidates:
+        raise ValueError("a project needs at least a preferred port")
+    snapshot = snapshot if snapshot is not None else _inventory_snapshot()
+    skipped: list[str] = []
+    for position, port in enumerate(candidates):
+        if is_port_free(port, host):
+            kind = "preferred port" if position == 0 else f"fallback #{position}"
+            reason = f"{port} is {name}'s {kind} and is free"
+            return Allocation(
+                port, reason + (f" ({'; '.join(skipped)})" if skipped else ""), tuple(skipped)
+            )
+        skipped.append(_why_busy(snapshot, port, reserved_by_others))
+    (port,) = find_free_port(candidates[0] + 1, host=host, exclude=reserved_by_others.keys())
+    return Allocation(
+        port,
+        f"all of {name}'s ports are taken ({'; '.join(skipped)}); {port} is the next free port "
+        f"above {candidates[0]} that no project reserves",
+        tuple(skipped),
+        outside_registry=True,
+    )
+
+
+def _why_busy(snapshot: Snapshot, port: int, reserved_by_others: Mapping[int, str]) -> str:
+    holders = [listener for listener in snapshot.on_port(port) if listener.proto == "tcp"]
+    if holders and holders[0].process is not None:
+        process = holders[0].process
+        text = f"{port} held by {process.name} (pid {process.pid})"
+    elif holders:
+        text = f"{port} held by a process of uid {holders[0].uid}"
+    else:
+        text = f"{port} busy (TIME_WAIT or outgoing connections)"
+    if owner := reserved_by_others.get(port):
+        text += f": {owner}"
+    return text
 
 
 def _validate_port(name: str, value: int) -> None:

@@ -7,8 +7,9 @@ from typing import Literal
 
 from ninja import Field, Path, Query, Router, Schema
 
-from ports import actions, inventory, operations
-from ports.history import port_timeline
+from ports import actions, inventory, operations, registry
+from ports.diagnosis import explain_port
+from ports.history import opener_of, port_timeline
 from ports.listing import ListenerFilter, listener_payload
 from ports.models import PortEvent
 
@@ -67,10 +68,18 @@ class HolderSpanOut(Schema):
     open_before_console_start: bool
 
 
+class ExplanationOut(Schema):
+    kind: Literal["free", "held", "inherited", "time-wait", "busy"]
+    summary: str
+    fix: str
+    time_wait_connections: int
+
+
 class PortOut(Schema):
     port: int
     free: bool
     listeners: list[ListenerOut]
+    explanation: ExplanationOut
     history: list[HolderSpanOut]
 
 
@@ -151,6 +160,7 @@ class TerminateOut(Schema):
 @router.get("/ports", response=ListenersOut)
 def list_ports(request, filters: Query[PortFilters]):
     snapshot = inventory.snapshot()
+    project_of = registry.project_matcher()
     chosen = ListenerFilter(
         q=filters.q or "",
         proto=filters.proto or "",
@@ -163,23 +173,32 @@ def list_ports(request, filters: Query[PortFilters]):
         "sampled_at": snapshot.sampled_at,
         "complete": snapshot.complete,
         "count": len(chosen),
-        "items": [listener_payload(listener) for listener in page],
+        "items": [listener_payload(listener, project_of(listener)) for listener in page],
     }
 
 
 # Declared before /ports/{port} so that "free" is never read as a port number.
 @router.get("/ports/free", response=FreePortsOut)
 def free_ports(request, query: Query[FreePortQuery]):
-    return {"ports": actions.find_free_port(query.near, count=query.count, host=query.host)}
+    # Other projects' reserved ports are never offered, here or anywhere in the console.
+    ports = actions.find_free_port(
+        query.near, count=query.count, host=query.host, exclude=registry.reserved_ports()
+    )
+    return {"ports": ports}
 
 
 @router.get("/ports/{port}", response=PortOut)
 def port_detail(request, port: int = PortNumber):
-    listeners = inventory.snapshot().on_port(port)
+    snapshot = inventory.snapshot()
+    listeners = snapshot.on_port(port)
+    project_of = registry.project_matcher()
     return {
         "port": port,
         "free": not listeners,
-        "listeners": [listener_payload(listener) for listener in listeners],
+        "listeners": [listener_payload(listener, project_of(listener)) for listener in listeners],
+        "explanation": explain_port(
+            port, snapshot, project_of=project_of, opener_of=opener_of
+        ).as_dict(),
         "history": [span.as_dict() for span in port_timeline(port)],
     }
 

@@ -21,3 +21,60 @@ class TerminateForm(forms.Form):
 class FreePortForm(forms.Form):
     near = forms.IntegerField(min_value=1, max_value=65535, initial=8000, label="Near port")
     count = forms.IntegerField(min_value=1, max_value=20, initial=5, label="How many")
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="lower-case letters, digits, - and _")
+    preferred_port = forms.IntegerField(min_value=1, max_value=65535)
+    fallback_ports = forms.CharField(
+        required=False, help_text="in order, e.g. 5001, 5002", max_length=600
+    )
+    service_type = forms.CharField(
+        required=False, max_length=50, help_text="flask, django, node, … or your own word"
+    )
+    working_directory = forms.CharField(
+        required=False, max_length=500, help_text="recognises the project's own process"
+    )
+    notes = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
+    )
+
+    def clean_fallback_ports(self) -> list[int]:
+        text = self.cleaned_data.get("fallback_ports") or ""
+        ports = []
+        for part in text.replace(";", ",").replace(" ", ",").split(","):
+            if not part:
+                continue
+            if not part.isdigit() or not 1 <= int(part) <= 65535:
+                raise forms.ValidationError(f"{part!r} is not a port number from 1 to 65535")
+            ports.append(int(part))
+        return ports
+
+    def spec(self):
+        from ports.devports import ProjectSpec
+
+        return ProjectSpec(**self.cleaned_data)
+
+    def add_problems(self, problems) -> None:
+        """Registry problems onto the fields they name."""
+        for problem in problems:
+            self.add_error(problem.field if problem.field in self.fields else None, problem.message)
+
+    @classmethod
+    def for_project(cls, project, data=None):
+        initial = {
+            "name": project.name,
+            "preferred_port": project.preferred_port,
+            "fallback_ports": ", ".join(map(str, project.fallback_ports)),
+            "service_type": project.service_type,
+            "working_directory": project.working_directory,
+            "notes": project.notes,
+        }
+        return cls(data, initial=initial)
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=".devports.yml")
+    replace = forms.BooleanField(
+        required=False, label="Replace: remove projects the file does not list"
+    )

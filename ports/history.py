@@ -77,3 +77,21 @@ def port_timeline(port: int, limit: int = 50) -> list[HolderSpan]:
             spans.append(span)
     spans.sort(key=lambda span: span.opened_at, reverse=True)
     return spans[:limit]
+
+
+def opener_of(listener) -> tuple[int, str] | None:
+    """(pid, name) of the process that held this very socket when the sampler first saw it."""
+    first = (
+        PortEvent.objects.filter(
+            proto=listener.proto,
+            family=listener.family,
+            address=listener.address,
+            port=listener.port,
+            inode=listener.inode,
+            kind=PortEvent.OPENED,
+        )
+        .order_by("at", "id")
+        .values_list("pid", "process_name")
+        .first()
+    )
+    return first if first and first[0] is not None else None

@@ -115,7 +115,7 @@ def process_payload(listener: Listener) -> dict | None:
     }
 
 
-def listener_payload(listener: Listener) -> dict:
+def listener_payload(listener: Listener, project: str | None = None) -> dict:
     """A listener as the API and the JSON event stream show it (DESIGN.md's contract)."""
     return {
         "id": listener.id,
@@ -129,7 +129,7 @@ def listener_payload(listener: Listener) -> dict:
         "uid": listener.uid,
         "process": process_payload(listener),
         "service": listener.service,
-        "project": None,
+        "project": project,
         "is_console": is_console(listener),
     }
 

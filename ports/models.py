@@ -45,3 +45,27 @@ class PortEvent(models.Model):
     @property
     def key(self) -> tuple[str, str, str, int, int]:
         return (self.proto, self.family, self.address, self.port, self.inode)
+
+
+class Project(models.Model):
+    """A project's place in the team's port registry (.devports.yml)."""
+
+    name = models.SlugField(max_length=100, unique=True, allow_unicode=False)
+    preferred_port = models.PositiveIntegerField()
+    fallback_ports = models.JSONField(default=list, blank=True)  # ordered
+    service_type = models.CharField(max_length=50, blank=True)
+    # Recognises the project's own process by its cwd or command line.
+    working_directory = models.CharField(max_length=500, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.preferred_port, *self.fallback_ports]

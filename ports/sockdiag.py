@@ -250,3 +250,19 @@ def available() -> bool:
     finally:
         client.close()
     return True
+
+
+TCP_TIME_WAIT = 6
+
+
+def time_wait_count(port: int) -> int:
+    """TCP connections on local port `port` in TIME_WAIT (IPv4 and IPv6): a one-off dump."""
+    client = SockDiagClient()
+    rows: list[SocketRow] = []
+    try:
+        for kind, family in ((100, socket.AF_INET), (101, socket.AF_INET6)):
+            request = (kind, "tcp", family, socket.IPPROTO_TCP, 1 << TCP_TIME_WAIT)
+            client._dump(request, rows, accept_interrupted=True)
+    finally:
+        client.close()
+    return sum(1 for row in rows if row.port == port)

@@ -10,9 +10,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import reswap, retarget
 
 from console.security.roles import OPERATOR, has_role
-from ports import actions, inventory, operations
+from ports import actions, inventory, operations, registry
+from ports.diagnosis import explain_port
 from ports.forms import FreePortForm, TerminateForm
-from ports.history import port_timeline
+from ports.history import opener_of, port_timeline
 from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter, is_console
 
 
@@ -44,10 +45,14 @@ def port_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HttpRequest, port: int) -> dict:
-    listeners = inventory.snapshot().on_port(port)
+    snapshot = inventory.snapshot()
+    listeners = snapshot.on_port(port)
+    project_of = registry.project_matcher()
     return {
         "port": port,
         "listeners": listeners,
+        "explanation": explain_port(port, snapshot, project_of=project_of, opener_of=opener_of),
+        "projects": {listener.id: project_of(listener) for listener in listeners},
         "timeline": port_timeline(port),
         "free": not listeners,
         "can_operate": has_role(request.user, OPERATOR),
@@ -128,7 +133,9 @@ def free_port(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 context["ports"] = actions.find_free_port(
-                    form.cleaned_data["near"], count=form.cleaned_data["count"]
+                    form.cleaned_data["near"],
+                    count=form.cleaned_data["count"],
+                    exclude=registry.reserved_ports(),
                 )
             except (actions.ActionError, ValueError) as error:
                 context["error"] = str(error)

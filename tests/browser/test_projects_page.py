@@ -1,0 +1,36 @@
+"""A project in conflict, resolved from the Projects page with its one-click fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_it_resolves_a_conflict_by_terminating_the_holder(live_console, page, listening_child):
+    squatter = listening_child()
+    page.goto(f"{live_console.url}/projects/new/")
+    page.fill("input[name=name]", "api-gateway")
+    page.fill("input[name=preferred_port]", str(squatter.port))
+    page.fill("input[name=fallback_ports]", f"{squatter.port + 1}")
+    page.fill("input[name=working_directory]", "/srv/api-gateway")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/projects/api-gateway/")
+
+    page.goto(f"{live_console.url}/projects/")
+    row = page.locator("#project-api-gateway")
+    assert "conflict" in row.inner_text()
+    row.get_by_role("button", name="Use next free fallback").click()
+    page.locator("#project-api-gateway .allocation-result").wait_for()
+    assert f"Use port {squatter.port + 1}" in row.inner_text() or "Use port" in row.inner_text()
+    screenshot(page, "projects-conflict")
+
+    row.get_by_role("link", name=f"Terminate python ({squatter.pid})…").click()
+    page.locator("#confirm-terminate").click()
+    page.locator(".result").wait_for()
+    assert squatter.process.wait(timeout=5) is not None
+    page.goto(f"{live_console.url}/projects/")
+    assert "stopped" in page.locator("#project-api-gateway").inner_text()
+    screenshot(page, "projects-resolved")

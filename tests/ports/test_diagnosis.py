@@ -1,0 +1,101 @@
+"""'Address already in use', explained: a holder, an inherited socket, TIME_WAIT, free."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ports import inventory
+from ports.actions import find_free_port
+from ports.diagnosis import explain_port
+from ports.history import opener_of
+from ports.sampler import Sampler
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def test_it_names_the_holder_and_its_command(listening_child):
+    child = listening_child()
+    explanation = explain_port(child.port, inventory.snapshot())
+    assert explanation.kind == "held"
+    assert f"held by python (pid {child.pid})" in explanation.summary
+    assert "Terminate" in explanation.fix
+
+
+def test_it_explains_time_wait_after_a_real_closed_connection():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the side that closes first keeps the TIME_WAIT: here, local port `port`
+    time.sleep(0.05)
+    client.close()
+    server.close()
+    explanation = explain_port(port, inventory.Inventory().snapshot())
+    assert explanation.kind == "time-wait", explanation.summary
+    assert explanation.time_wait >= 1
+    assert "Nothing to kill" in explanation.fix and "within about a minute" in explanation.summary
+
+
+def test_it_calls_a_free_port_free():
+    port = find_free_port(33000)[0]
+    assert explain_port(port, inventory.snapshot()).kind == "free"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_recognises_a_socket_inherited_from_a_parent_that_exited():
+    # Orphans are adopted by the nearest subreaper: make it this test, so the child that keeps
+    # the socket survives its parent and can be ended by its pid afterwards.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import socket, subprocess, sys, time\n"
+                "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+                "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+                " pass_fds=[s.fileno()])\n"
+                "print(s.getsockname()[1], c.pid, flush=True)\n"
+                "sys.stdin.readline()\n"
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    port, orphan = map(int, parent.stdout.readline().split())
+    sampler = Sampler(take_snapshot=inventory.Inventory().snapshot, interval=0.05)
+    try:
+        await sampler.sample_once()  # history: the socket opened with the parent holding it
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        parent.wait(timeout=10)
+        await sampler.sample_once()
+        snapshot = inventory.Inventory().snapshot()
+        (listener,) = [item for item in snapshot.on_port(port) if item.proto == "tcp"]
+        assert listener.pids == (orphan,)
+        from asgiref.sync import sync_to_async
+
+        opener = await sync_to_async(opener_of)(listener)
+        explanation = explain_port(port, snapshot, opener_of=lambda _: opener)
+        assert explanation.kind == "inherited", explanation.summary
+        assert f"(pid {parent.pid}) opened it and has exited" in explanation.summary
+        assert f"Terminate pid {orphan}" in explanation.fix
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        if parent.poll() is None:
+            os.kill(parent.pid, signal.SIGKILL)
+            parent.wait()
+        os.kill(orphan, signal.SIGKILL)  # ours: it was started by our child
+        os.waitpid(orphan, 0)  # adopted by this process, so ours to reap
