@@ -22,6 +22,8 @@ from tests.conftest import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# serve refuses root without --allow-root; CI and these machines run as root.
+ROOT_FLAG = ["--allow-root"] if os.geteuid() == 0 else []
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -53,7 +55,7 @@ def start_console(data_dir: Path, port: int) -> LiveConsole:
     env = {**os.environ, "CONSOLE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        [sys.executable, "manage.py", "serve", "--port", str(port), *ROOT_FLAG],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -124,19 +126,23 @@ def browser():
 PASSWORD = "lantern-harbour-2026"
 
 
+def sign_in_first_time(page, sign_in_link: str) -> None:
+    """What a new user does: open the printed link, sign in, choose a first password."""
+    page.goto(sign_in_link)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/account/password/")
+    page.fill("input[name=new_password1]", PASSWORD)
+    page.fill("input[name=new_password2]", PASSWORD)
+    page.get_by_role("button", name="Save password").click()
+    page.wait_for_url("**/ports/")
+
+
 @pytest.fixture(scope="session")
 def signed_in_state(browser, live_console) -> dict:
-    """Signs in once the way a new user does: the printed link, then a first password."""
+    """One first sign-in for the session; each test's page reuses its cookies."""
     context = browser.new_context()
     try:
-        page = context.new_page()
-        page.goto(live_console.sign_in_link)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/account/password/")
-        page.fill("input[name=new_password1]", PASSWORD)
-        page.fill("input[name=new_password2]", PASSWORD)
-        page.get_by_role("button", name="Save password").click()
-        page.wait_for_url("**/ports/")
+        sign_in_first_time(context.new_page(), live_console.sign_in_link)
         return context.storage_state()
     finally:
         context.close()

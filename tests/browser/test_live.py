@@ -6,8 +6,8 @@ import pytest
 
 from ports.actions import find_free_port
 from tests.browser.conftest import (
-    PASSWORD,
     screenshot,
+    sign_in_first_time,
     start_console,
     stop_console,
 )
@@ -54,13 +54,7 @@ def test_it_reconnects_after_the_server_restarts(browser, tmp_path, listening_ch
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         page = context.new_page()
-        page.goto(console.sign_in_link)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/account/password/")
-        page.fill("input[name=new_password1]", PASSWORD)
-        page.fill("input[name=new_password2]", PASSWORD)
-        page.get_by_role("button", name="Save password").click()
-        page.wait_for_url("**/ports/")
+        sign_in_first_time(page, console.sign_in_link)
         status = page.locator("#live-status")
         page.locator("#live-status[data-state=live]").wait_for(timeout=10_000)
 

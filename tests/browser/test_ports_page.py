@@ -67,3 +67,16 @@ def test_it_finds_free_ports_in_the_browser(live_console, page):
     page.locator(".free-ports code").first.wait_for()
     assert page.locator(".free-ports code").count() == 3
     screenshot(page, "free-ports")
+
+
+def test_it_follows_a_dark_colour_scheme(live_console, browser, signed_in_state):
+    context = browser.new_context(color_scheme="dark", storage_state=signed_in_state,
+                                  viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{live_console.url}/ports/")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 18, 22)"  # --bg of the dark palette
+        screenshot(page, "ports-dark")
+    finally:
+        context.close()
