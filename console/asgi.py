@@ -15,6 +15,7 @@ from django.core.asgi import get_asgi_application
 django_http = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from console.runtime import Runtime  # noqa: E402
 from console.websockets import websocket_application  # noqa: E402
@@ -35,7 +36,7 @@ async def _lifespan(receive, send) -> None:
         message = await receive()
         if message["type"] == "lifespan.startup":
             try:
-                runtime = Runtime()
+                runtime = Runtime() if settings.CONSOLE_RUN_SERVICES else Runtime([])
                 await runtime.start()
             except Exception as error:
                 await send({"type": "lifespan.startup.failed", "message": str(error)})

@@ -157,7 +157,7 @@ if redis_url := envstr("CONSOLE_REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url]},
+            "CONFIG": {"hosts": [redis_url], "prefix": envstr("CONSOLE_REDIS_PREFIX", "portside")},
         }
     }
 else:
@@ -222,7 +222,9 @@ LOGGING = {
         "uvicorn.access": {"level": "WARNING"},
     },
 }
-# Background services run by the ASGI lifespan (serve) and by `manage.py monitor`.
+# Background services run by the ASGI lifespan (serve) and by `manage.py monitor`. With several
+# web workers, set CONSOLE_RUN_SERVICES=0 for them and run one `monitor`, or every worker samples.
+CONSOLE_RUN_SERVICES = envbool("CONSOLE_RUN_SERVICES", True)
 CONSOLE_SERVICES = [
     "ports.sampler.run",
 ]
