@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -28,6 +29,7 @@ logger = logging.getLogger("ports.sampler")
 GROUP = "ports"
 PRUNE_EVERY_SECONDS = 3600
 MAX_BACKOFF_SECONDS = 30.0
+PROJECTS_REFRESH_SECONDS = 5.0
 
 Key = tuple[str, str, str, int, int]
 
@@ -39,12 +41,12 @@ class PortChange:
     listener: Listener  # the new state; for "closed", the last state seen
     previous_pids: tuple[int, ...] = ()
 
-    def as_message(self) -> dict:
+    def as_message(self, project: str | None = None) -> dict:
         """Plain data, so it crosses any channel layer (Redis included)."""
         return {
             "kind": self.kind,
             "at": self.at,
-            "listener": listener_payload(self.listener),
+            "listener": listener_payload(self.listener, project),
             "previous_pids": list(self.previous_pids),
         }
 
@@ -113,6 +115,8 @@ class Sampler:
         self.failures = 0
         self.samples = 0
         self._last_prune = 0.0
+        self._matcher = None
+        self._matcher_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         logger.info("port sampler started (every %.0f ms)", self.interval * 1000)
@@ -153,7 +157,7 @@ class Sampler:
         self.current, live.snapshot = after, snapshot
         if changes:
             live.last_change_at = snapshot.sampled_at
-            await publish(changes)
+            await publish(changes, await self._project_matcher())
         await self._prune_if_due()
         self.samples += 1  # completed samples: the state above is in place
         return changes
@@ -176,6 +180,16 @@ class Sampler:
         if rows:
             await PortEvent.objects.abulk_create(rows)
         return []  # nothing to announce: no client saw the state before
+
+    async def _project_matcher(self):
+        """The registry's listener -> project matcher, re-read at most every few seconds."""
+        now = time.monotonic()
+        if self._matcher is None or now - self._matcher_at > PROJECTS_REFRESH_SECONDS:
+            from ports.registry import project_matcher
+
+            self._matcher = await sync_to_async(project_matcher)()
+            self._matcher_at = now
+        return self._matcher
 
     async def _prune_if_due(self) -> None:
         now = time.monotonic()
@@ -216,11 +230,15 @@ def _listener_of(event: PortEvent) -> Listener:
     )
 
 
-async def publish(changes: list[PortChange]) -> None:
+async def publish(changes: list[PortChange], project_of=lambda listener: None) -> None:
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(
-            GROUP, {"type": "ports.changes", "changes": [c.as_message() for c in changes]}
+            GROUP,
+            {
+                "type": "ports.changes",
+                "changes": [c.as_message(project_of(c.listener)) for c in changes],
+            },
         )
 
 

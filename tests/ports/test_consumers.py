@@ -11,6 +11,7 @@ from channels.testing import WebsocketCommunicator
 from console.asgi import application
 from ports import inventory
 from ports.actions import find_free_port
+from ports.models import Project
 from ports.sampler import Sampler
 from tests.conftest import spawn_listener
 
@@ -67,6 +68,8 @@ async def _connect(path: str, headers) -> tuple[WebsocketCommunicator, bool, obj
 
 async def test_it_streams_json_events_to_a_bearer_token_without_origin(access_token):
     port = find_free_port(30000)[0]
+    # The registry knows the port: the event names the project, as the API does.
+    await Project.objects.acreate(name="events-demo", preferred_port=port)
     communicator, connected, _ = await _connect(
         "/ws/v1/events", _headers(origin=None, bearer=access_token)
     )
@@ -80,6 +83,7 @@ async def test_it_streams_json_events_to_a_bearer_token_without_origin(access_to
             assert opened["type"] == "port.opened"
             assert opened["listener"]["port"] == port and opened["listener"]["pid"] == child.pid
             assert opened["listener"]["process"]["name"].startswith("python")
+            assert opened["listener"]["project"] == "events-demo"
         finally:
             await asyncio.to_thread(child.stop)
         closed = await communicator.receive_json_from(timeout=1)
