@@ -11,11 +11,15 @@ import json
 import os
 from datetime import UTC, datetime
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied
 from django.template.loader import render_to_string
 
-from console.websockets import authenticate
-from ports import sampler
+from console.security.roles import OPERATOR
+from console.websockets import authenticate, permits
+from ports import operations, sampler
+from ports.actions import ActionError
 from ports.listing import ListenerFilter, listener_from_payload
 from ports.models import PortEvent
 
@@ -57,24 +61,32 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=await asyncio.to_thread(self._render_rows))
 
     async def ports_changes(self, message: dict) -> None:
-        changes = []
+        template = "ports/ws/changes.html"
+        context = {"console_pid": os.getpid(), "view": self.view}
+        visible = []
         for change in message["changes"]:
             listener = listener_from_payload(change["listener"])
-            visible = self.view.matches(listener)
+            matches = self.view.matches(listener)
             # A closed row is on the page only if it matched. A re-owned one may have matched
             # under its old owner (a search by pid), so its old row is removed regardless.
-            if visible or change["kind"] == PortEvent.OWNER_CHANGED:
-                changes.append({"kind": change["kind"], "listener": listener, "visible": visible})
-        if changes:
+            if change["kind"] != PortEvent.OPENED and (matches or change["kind"] != "closed"):
+                await self.send(
+                    text_data=render_to_string(
+                        f"{template}#row-delete", {**context, "listener": listener}
+                    )
+                )
+            if change["kind"] != PortEvent.CLOSED and matches:
+                await self.send(
+                    text_data=render_to_string(
+                        f"{template}#row-insert", {**context, "listener": listener}
+                    )
+                )
+            if matches:
+                visible.append({"kind": change["kind"], "listener": listener})
+        if visible:
             await self.send(
                 text_data=render_to_string(
-                    "ports/ws/changes.html",
-                    {
-                        "changes": changes,
-                        "console_pid": os.getpid(),
-                        "view": self.view,
-                        **sampler.summary(),
-                    },
+                    f"{template}#notices", {**context, "changes": visible, **sampler.summary()}
                 )
             )
 
@@ -95,7 +107,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
     """/ws/v1/events: JSON events for scripts (bearer header) and pages (session + Origin)."""
 
     async def connect(self) -> None:
-        self.user, _scope = await authenticate(self.scope, allow_bearer=True)
+        self.user, self.token_scope = await authenticate(self.scope, allow_bearer=True)
         if self.user is None:
             await self.close(code=NOT_AUTHENTICATED)
             return
@@ -118,6 +130,9 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and isinstance(content.get("terminate"), dict):
+            await self._terminate(content["terminate"])
+            return
         subscribe = content.get("subscribe") if isinstance(content, dict) else None
         ports = subscribe.get("ports") if isinstance(subscribe, dict) else None
         if ports is None and isinstance(subscribe, dict) and "ports" in subscribe:
@@ -138,6 +153,48 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             {
                 "type": "subscribed",
                 "ports": sorted(self.ports) if self.ports is not None else None,
+            }
+        )
+
+    async def _terminate(self, request: dict) -> None:
+        """{"terminate": {"port", "pid", "create_time", "signal"}}: the API's action, same rules."""
+        if not await permits(self.scope, self.user, self.token_scope, OPERATOR, "port.terminate"):
+            await self.send_json(
+                {"type": "error", "status": 403, "detail": "needs the operator role"}
+            )
+            return
+        try:
+            port, pid = int(request["port"]), int(request["pid"])
+            create_time = float(request["create_time"])
+            signal = request.get("signal", "TERM")
+            if signal not in ("TERM", "KILL") or not 1 <= port <= 65535:
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            await self.send_json(
+                {"type": "error", "status": 422, "detail": "terminate needs port, pid, create_time"}
+            )
+            return
+        try:
+            result = await database_sync_to_async(operations.terminate_for)(
+                self.user,
+                port=port,
+                pid=pid,
+                create_time=create_time,
+                signal=signal,
+                scope=self.token_scope,
+            )
+        except PermissionDenied as error:
+            await self.send_json({"type": "error", "status": 403, "detail": str(error)})
+            return
+        except ActionError as error:
+            await self.send_json({"type": "error", "status": error.status, "detail": str(error)})
+            return
+        await self.send_json(
+            {
+                "type": "terminated",
+                "pid": result.pid,
+                "outcome": result.outcome,
+                "released": result.released,
             }
         )
 

@@ -29,6 +29,8 @@ def test_it_shows_a_new_socket_without_reload_and_removes_it(live_console, page,
     row.wait_for(timeout=5_000)
     assert "just-opened" in row.get_attribute("class")
     assert "all interfaces" in row.inner_text()
+    rows = page.locator("#port-rows tr[data-sort]").count()
+    assert page.locator("#shown-count").inner_text() == str(rows)
     notice = page.locator(".live-notice", has_text=f"port {child.port} opened by python")
     assert f"(pid {child.pid})" in notice.inner_text()
     screenshot(page, "live-row-opened")
@@ -71,3 +73,45 @@ def test_it_reconnects_after_the_server_restarts(browser, tmp_path, listening_ch
     finally:
         context.close()
         stop_console(console.process)
+
+
+FORK_ON_ENTER = (
+    "import os, socket, sys, time\n"
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+    "print(s.getsockname()[1], flush=True)\n"
+    "sys.stdin.readline()\n"
+    "child = os.fork()\n"
+    "if child == 0:\n"
+    "    time.sleep(3600)\n"
+    "print(child, flush=True)\n"
+    "time.sleep(3600)\n"
+)
+
+
+def test_it_keeps_the_row_when_its_owner_changes(live_console, page):
+    """An owner change removes the old row and inserts the new one in the same push."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen([sys.executable, "-c", FORK_ON_ENTER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    child_pid = None
+    try:
+        port = int(parent.stdout.readline())
+        page.goto(f"{live_console.url}/ports/")
+        page.locator("#live-status[data-state=live]").wait_for(timeout=10_000)
+        row = _row(page, port)
+        row.wait_for(timeout=5_000)
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        child_pid = int(parent.stdout.readline())
+        # The new row lists both holders: the pushed insert survived the delete before it.
+        page.locator(f"#port-rows tr:has-text('{child_pid}')").wait_for(timeout=5_000)
+        assert row.count() == 1 and str(parent.pid) in row.inner_text()
+    finally:
+        for pid in (child_pid, parent.pid):  # only our own processes, by pid
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+        parent.wait()  # the forked child is the parent's to reap; init adopts it once killed

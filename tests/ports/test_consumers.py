@@ -190,14 +190,17 @@ async def test_it_pushes_matching_rows_to_the_page_and_nothing_else(session_cook
             await asyncio.to_thread(noise.stop)
         child = await asyncio.to_thread(spawn_listener, port=wanted)
         try:
-            html = await communicator.receive_from(timeout=1)
-            assert 'hx-swap-oob="beforeend:#port-rows"' in html
-            assert f">{wanted}</a>" in html and "just-opened" in html
-            assert f"port {wanted} opened by python (pid {child.pid})" in html
+            # One message per swap: a <tbody> after a <tr> in one message would be dropped.
+            insert = await communicator.receive_from(timeout=1)
+            assert insert.startswith('<tbody hx-swap-oob="beforeend:#port-rows">')
+            assert f">{wanted}</a>" in insert and "just-opened" in insert
+            notices = await communicator.receive_from(timeout=1)
+            assert f"port {wanted} opened by python (pid {child.pid})" in notices
         finally:
             await asyncio.to_thread(child.stop)
-        html = await communicator.receive_from(timeout=1)
-        assert 'hx-swap-oob="delete"' in html and f"port {wanted} closed" in html
+        delete = await communicator.receive_from(timeout=1)
+        assert delete.startswith("<tr ") and 'hx-swap-oob="delete"' in delete
+        assert f"port {wanted} closed" in await communicator.receive_from(timeout=1)
     await communicator.disconnect()
 
 
