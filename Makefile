@@ -35,8 +35,11 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(VPY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# serve refuses to run as root (see README, Security); where everything runs as root (containers,
+# CI) make says so and passes --allow-root.
 run: $(VENV)/.installed
-	$(VPY) manage.py serve $(ARGS)
+	@if [ "$$(id -u)" = 0 ]; then echo "Running as root: passing --allow-root to serve (run as your own user to avoid it)."; fi
+	$(VPY) manage.py serve $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(ARGS)
 
 # Debian's chromium drives the browser tests; Playwright's own browser download is not used.
 browser:

@@ -16,6 +16,8 @@ from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
 from console import audit, tokens
+from console.security import lockout
+from console.signals import judge_password
 from ports.actions import ActionError
 
 
@@ -24,12 +26,11 @@ class JWTBearer(HttpBearer):
 
     def authenticate(self, request, token: str):
         try:
-            claims = tokens.decode(token, tokens.ACCESS)
-            user = tokens.user_for(claims)
+            user, scope = tokens.authenticate_bearer(token)
         except tokens.InvalidToken:
             return None
         request.user = user
-        request.token_scope = claims.get("scope")
+        request.token_scope = scope
         return user
 
 
@@ -102,10 +103,23 @@ class Detail(Schema):
     detail: str
 
 
-@auth_router.post("/token", auth=None, response={200: TokenPair, 401: Detail})
+@auth_router.post("/token", auth=None, response={200: TokenPair, 401: Detail, 429: Detail})
 def obtain_token(request, credentials: Credentials):
+    address = audit.client_address(request)
+    if lock := lockout.locked(credentials.username, address):
+        audit.record(
+            "auth.token",
+            request=request,
+            target=credentials.username[:150],
+            outcome="locked",
+            username=credentials.username[:150],
+        )
+        response = api.create_response(request, {"detail": lock.message}, status=429)
+        response["Retry-After"] = str(lock.seconds)
+        return response
     user = authenticate(request, username=credentials.username, password=credentials.password)
     if user is None:
+        lockout.failed(credentials.username, address)
         audit.record(
             "auth.token",
             request=request,
@@ -114,6 +128,8 @@ def obtain_token(request, credentials: Credentials):
             username=credentials.username[:150],
         )
         return Status(401, {"detail": "Invalid username or password"})
+    lockout.succeeded(credentials.username, address)
+    judge_password(user, credentials.password)
     audit.record("auth.token", request=request, user=user, target=user.get_username())
     return tokens.issue_pair(user)
 
@@ -140,5 +156,7 @@ def revoke_token(request, body: RefreshIn):
 
 
 api.add_router("/auth", auth_router)
+api.add_router("/auth", "console.security_api.tokens_router")
+api.add_router("/", "console.security_api.router")
 api.add_router("/", "ports.api.router")
 api.add_router("/", "ports.projects_api.router")

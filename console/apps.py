@@ -19,3 +19,6 @@ class ConsoleConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_role_groups, sender=self)
+        from console import checks, signals  # noqa: F401  (registers the system checks)
+
+        signals.connect()

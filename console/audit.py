@@ -17,7 +17,14 @@ def client_address(request) -> str | None:
 
 
 def record(
-    action: str, *, request=None, user=None, target: str = "", outcome: str = "ok", **detail
+    action: str,
+    *,
+    request=None,
+    user=None,
+    target: str = "",
+    outcome: str = "ok",
+    address: str | None = None,
+    **detail,
 ) -> AuditEntry:
     user = user if user is not None else getattr(request, "user", None)
     if user is not None and not user.is_authenticated:
@@ -25,7 +32,7 @@ def record(
     entry = AuditEntry.objects.create(
         user=user,
         username=user.get_username() if user else detail.pop("username", ""),
-        address=client_address(request),
+        address=address or client_address(request),
         action=action,
         target=str(target)[:255],
         outcome=outcome,

@@ -10,6 +10,8 @@ def console(request) -> dict:
     nav = ""
     if match is not None:
         nav = "free" if match.view_name == "ports:free" else match.namespace
+        if match.namespace == "console":
+            nav = match.url_name or ""
     return {
         "nav": nav,
         "console_role": role_of(getattr(request, "user", None)) or "",

@@ -91,3 +91,74 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"refresh token {self.jti[:8]} of {self.user}"
+
+
+class PersonalToken(models.Model):
+    """A script's long-lived access token. The JWT itself is shown once; this record is its jti,
+    so it can be listed, revoked and its last use seen."""
+
+    jti = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=100)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"token {self.name!r} of {self.user}"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class SignInFailure(models.Model):
+    """One failed sign-in, kept for the cool-off window of the lockout."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"failed sign-in {self.username} from {self.address}"
+
+
+class SecuritySettings(models.Model):
+    """The settings an admin changes at run time (one row). The fixed ones live in settings.py."""
+
+    access_token_minutes = models.PositiveIntegerField(default=15)
+    refresh_token_days = models.PositiveIntegerField(default=7)
+    personal_token_max_days = models.PositiveIntegerField(default=90)
+    allowed_networks = models.TextField(blank=True, default="")
+    command_checks = models.BooleanField(default=False)
+    lockout_failures = models.PositiveIntegerField(default=5)
+    lockout_username_failures = models.PositiveIntegerField(default=20)
+    lockout_minutes = models.PositiveIntegerField(default=15)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "security settings"
+
+    def __str__(self) -> str:
+        return "security settings"
+
+
+class PasswordCheck(models.Model):
+    """Whether a user's password passed the validators when it was last set.
+
+    The raw password exists only at that moment, so this is the one chance to judge it; the
+    posture page reads the verdict (a password set by createsuperuser skips the forms).
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    weak = models.BooleanField(default=False)
+    reasons = models.JSONField(default=list, blank=True)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"password of {self.user}: {'weak' if self.weak else 'ok'}"

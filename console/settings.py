@@ -95,6 +95,8 @@ DEBUG = envbool("CONSOLE_DEBUG", False)
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
 ALLOWED_HOSTS += [h for h in envstr("CONSOLE_EXTRA_HOSTS").split(",") if h.strip()]
 LAN_MODE = envbool("CONSOLE_LAN", False)
+# serve --tls sets this: cookies then never travel over plain HTTP.
+CONSOLE_TLS = envbool("CONSOLE_TLS", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -113,6 +115,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "console.middleware.RequestTimingMiddleware",
+    # Outermost after timing: records every 401/403, including the allowlist's and CSRF's.
+    "console.security.middleware.AuthorizationAuditMiddleware",
+    "console.security.middleware.AllowedNetworksMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -181,6 +186,7 @@ SESSION_COOKIE_SAMESITE = "Strict"
 SESSION_COOKIE_AGE = envint("CONSOLE_SESSION_SECONDS", 12 * 3600)
 CSRF_COOKIE_SAMESITE = "Strict"
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = CONSOLE_TLS
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -230,3 +236,5 @@ CONSOLE_SERVICES = [
 ]
 CONSOLE_SAMPLE_INTERVAL_MS = envint("CONSOLE_SAMPLE_INTERVAL_MS", 250)
 CONSOLE_EVENT_RETENTION_DAYS = envint("CONSOLE_EVENT_RETENTION_DAYS", 30)
+# Security (issue 6): prunes expired token records and old sign-in failures.
+CONSOLE_SERVICES.append("console.maintenance.run")

@@ -5,7 +5,7 @@ from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from console import views
+from console import security_views, views
 from console.api import api
 
 console_patterns = (
@@ -14,6 +14,17 @@ console_patterns = (
         path("login/link/<str:token>/", views.sign_in_with_link, name="sign-in-link"),
         path("logout/", LogoutView.as_view(), name="logout"),
         path("account/password/", views.set_password, name="password"),
+        path("account/tokens/", security_views.personal_tokens, name="tokens"),
+        path(
+            "account/tokens/<int:token_id>/revoke/",
+            security_views.revoke_personal_token,
+            name="token-revoke",
+        ),
+        path("security/", security_views.security, name="security"),
+        path("security/exposure-badge/", security_views.exposure_badge, name="exposure-badge"),
+        path("audit/", security_views.audit_log, name="audit"),
+        path("users/", security_views.users, name="users"),
+        path("users/<int:user_id>/", security_views.change_user, name="user-change"),
     ],
     "console",
 )

@@ -14,6 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from console import audit
 from console.models import SignInLink
+from console.security import lockout
+from console.signals import judge_password
 
 
 @login_not_required
@@ -26,7 +28,24 @@ class ConsoleLoginView(LoginView):
     template_name = "console/login.html"
     redirect_authenticated_user = True
 
+    def post(self, request, *args, **kwargs):
+        username = (request.POST.get("username") or "")[:150]
+        if lock := lockout.locked(username, audit.client_address(request)):
+            audit.record(
+                "auth.login", request=request, target=username, outcome="locked", username=username
+            )
+            # An unbound form: validating it would try the password, which is what is locked.
+            form = self.get_form_class()(request, initial={"username": username})
+            response = self.render_to_response(
+                self.get_context_data(form=form, locked_message=lock.message), status=429
+            )
+            response["Retry-After"] = str(lock.seconds)
+            return response
+        return super().post(request, *args, **kwargs)
+
     def form_valid(self, form):
+        lockout.succeeded(form.get_user().get_username(), audit.client_address(self.request))
+        judge_password(form.get_user(), form.cleaned_data["password"])
         audit.record(
             "auth.login",
             request=self.request,
@@ -37,6 +56,7 @@ class ConsoleLoginView(LoginView):
 
     def form_invalid(self, form):
         username = (form.data.get("username") or "")[:150]
+        lockout.failed(username, audit.client_address(self.request))
         audit.record(
             "auth.login", request=self.request, target=username, outcome="denied", username=username
         )

@@ -44,11 +44,35 @@ class HostAndOriginGuard:
         else:
             allowed = allowed and origin in expected_origins(scope)
         if not allowed:
+            await record_refusal(scope, "foreign Host" if not domain else "Origin not this console")
             await receive()  # the websocket.connect message
             await send({"type": "websocket.close", "code": 4403})
             return
         scope = {**scope, "origin_verified": origin is not None}
         await self.app(scope, receive, send)
+
+
+def client_address(scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+@database_sync_to_async
+def _record_refusal(scope, reason: str) -> None:
+    from console import audit
+
+    audit.record(
+        "ws.refused",
+        target=scope.get("path", "")[:255],
+        outcome="denied",
+        address=client_address(scope),
+        reason=reason,
+    )
+
+
+async def record_refusal(scope, reason: str) -> None:
+    """A refused handshake is a failed authorisation: it goes to the audit log."""
+    await _record_refusal(scope, reason)
 
 
 @database_sync_to_async
@@ -59,8 +83,7 @@ def _user_for_bearer(header: str):
     if scheme.lower() != "bearer" or not token:
         return None, None
     try:
-        claims = tokens.decode(token.strip(), tokens.ACCESS)
-        return tokens.user_for(claims), claims.get("scope")
+        return tokens.authenticate_bearer(token.strip())
     except tokens.InvalidToken:
         return None, None
 
@@ -74,11 +97,24 @@ async def authenticate(scope, *, allow_bearer: bool) -> tuple[object | None, str
     """
     header = _header(scope, b"authorization")
     if header is not None:
-        return await _user_for_bearer(header) if allow_bearer else (None, None)
+        found = await _user_for_bearer(header) if allow_bearer else (None, None)
+        if found[0] is None:
+            await record_refusal(scope, "bad or unaccepted bearer token")
+        return found
     user = scope.get("user")
     if scope.get("origin_verified") and user is not None and user.is_authenticated:
         return user, None
+    await record_refusal(scope, "not signed in")
     return None, None
+
+
+async def permits(scope, user, token_scope: str | None, role: str, action: str) -> bool:
+    """The role check of pages and the API (console.security.access), for a socket's action."""
+    from console.security.access import socket_permits
+
+    return await database_sync_to_async(socket_permits)(
+        user, token_scope, role, action, address=client_address(scope)
+    )
 
 
 def websocket_application():

@@ -13,6 +13,9 @@ from ports.history import opener_of, port_timeline
 from ports.listing import ListenerFilter, listener_payload
 from ports.models import PortEvent
 
+# Deeper than any real list; a larger offset overflows SQLite's integer and would be a 500.
+MAX_OFFSET = 1_000_000
+
 router = Router(tags=["ports"])
 
 PortNumber = Path(..., ge=1, le=65535, description="TCP or UDP port, 1-65535")
@@ -88,7 +91,7 @@ class EventQuery(Schema):
     since: datetime | None = None
     kind: Literal["opened", "closed", "owner-changed"] | None = None
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class EventProcessOut(Schema):
@@ -128,7 +131,7 @@ class PortFilters(Schema):
     port: int | None = Field(None, ge=1, le=65535)
     owner: Literal["all", "mine"] = "all"
     limit: int = Field(500, ge=1, le=5000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class FreePortQuery(Schema):

@@ -13,6 +13,9 @@ from ports import devports, registry
 from ports.listing import listener_payload
 from ports.models import Project
 
+# Deeper than any real list; a larger offset overflows SQLite's integer and would be a 500.
+MAX_OFFSET = 1_000_000
+
 router = Router(tags=["projects"])
 
 
@@ -84,7 +87,7 @@ def _refused(error: devports.RegistryError) -> HttpError:
 
 class Page(Schema):
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 @router.get("/projects", response=ProjectsOut)

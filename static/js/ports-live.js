@@ -77,6 +77,10 @@
     var root = document.getElementById("live-ports");
     if (!root) return;
     new MutationObserver(function (mutations) {
+      // Writing the count is a mutation too: write only when it changed, or this never rests.
+      var shown = document.getElementById("shown-count");
+      var count = String(root.querySelectorAll("#port-rows tr[data-sort]").length);
+      if (shown && shown.textContent !== count) shown.textContent = count;
       mutations.forEach(function (mutation) {
         mutation.addedNodes.forEach(function (node) {
           if (node.nodeType !== 1) return;

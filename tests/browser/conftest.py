@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -108,8 +109,14 @@ def live_console(tmp_path_factory) -> Iterator[LiveConsole]:
         stop_console(console.process)
 
 
-@pytest.fixture(scope="session")
-def browser():
+@contextlib.contextmanager
+def launched_chromium():
+    """Debian's Chromium under Playwright, closed on exit.
+
+    Playwright's sync API marks the thread's event loop as running between its calls, so an
+    asyncio test that runs while it is open fails. Browsers are therefore opened per module
+    (and for the one-time sign-in), never for the whole session.
+    """
     executable = chromium_path()
     if executable is None:
         skip_or_fail("no Chromium found (make test installs Debian's chromium package)")
@@ -121,6 +128,12 @@ def browser():
             yield instance
         finally:
             instance.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launched_chromium() as instance:
+        yield instance
 
 
 PASSWORD = "lantern-harbour-2026"
@@ -138,14 +151,12 @@ def sign_in_first_time(page, sign_in_link: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def signed_in_state(browser, live_console) -> dict:
-    """One first sign-in for the session; each test's page reuses its cookies."""
-    context = browser.new_context()
-    try:
+def signed_in_state(live_console) -> dict:
+    """One first sign-in for the session (the link works once); pages reuse its cookies."""
+    with launched_chromium() as instance:
+        context = instance.new_context()
         sign_in_first_time(context.new_page(), live_console.sign_in_link)
         return context.storage_state()
-    finally:
-        context.close()
 
 
 @pytest.fixture

@@ -18,13 +18,15 @@ from console.management.commands.serve import resolve_bind
 from ports.actions import find_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# These machines run everything as root; serve refuses root unless told (tests/security covers it).
+ROOT_FLAG = ["--allow-root"] if os.geteuid() == 0 else []
 
 
 def _serve(tmp_path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "CONSOLE_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.Popen(
-        [sys.executable, "manage.py", "serve", *args],
+        [sys.executable, "manage.py", "serve", *ROOT_FLAG, *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -200,3 +200,9 @@ def test_it_sees_a_port_close(client, viewer_user, bearer, listening_child):
     headers = bearer(viewer_user)
     child.stop()
     assert wait_until(lambda: _items(client, headers, port=child.port)["count"] == 0)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/ports", "/api/v1/events", "/api/v1/projects"])
+def test_it_refuses_an_offset_beyond_any_list_with_422(client, viewer_user, bearer, path):
+    response = client.get(path, {"offset": 72374858661172953088}, headers=bearer(viewer_user))
+    assert response.status_code == 422

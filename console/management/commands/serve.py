@@ -9,12 +9,15 @@ gap between the check and the bind for another process to slip into.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import signal
 import socket
 import tomllib
+from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -94,11 +97,37 @@ class Command(BaseCommand):
         parser.add_argument("--port", help="port number, or 'auto' for the next free one")
         parser.add_argument("--no-migrate", action="store_true", help="skip migrations")
         parser.add_argument("--log-level", default="info")
+        parser.add_argument(
+            "--lan",
+            action="store_true",
+            help="share on the LAN: bind 0.0.0.0 and ::, allow this machine's addresses",
+        )
+        parser.add_argument("--tls", action="store_true", help="serve HTTPS")
+        parser.add_argument("--cert", help="certificate (PEM) for --tls; default: self-signed")
+        parser.add_argument("--key", help="private key (PEM) for --cert")
+        parser.add_argument(
+            "--allow-root", action="store_true", help="run as root anyway (containers, CI)"
+        )
 
     def handle(self, *args, host, port, no_migrate, log_level, **options):
         import uvicorn
 
         from ports.actions import find_free_port
+
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and not options["allow_root"]:
+            raise CommandError(
+                "Refusing to run as root. Portside signals processes and talks to local "
+                "services; as root a mistake (or a flaw) could stop any process on this machine. "
+                "Run it as your own user, or pass --allow-root where everything runs as root "
+                "(a container, CI)."
+            )
+        if (options["cert"] or options["key"]) and not (options["cert"] and options["key"]):
+            raise CommandError("--cert and --key go together")
+        host_source = (
+            "--host" if host else ("CONSOLE_HOST" if os.environ.get("CONSOLE_HOST") else "default")
+        )
+        if options["lan"]:
+            host, host_source = host or "0.0.0.0", "--lan"
 
         # A stop requested while starting, or the signal uvicorn re-raises after its graceful
         # shutdown, ends the process with status 0: the stop was asked for and was clean.
@@ -135,9 +164,17 @@ class Command(BaseCommand):
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
 
-        base_url = f"http://{browser_host(host)}:{number}"
+        sockets = [sock]
+        tls = options["tls"] or bool(options["cert"])
+        lan_names = self._configure_lan(number, sockets) if options["lan"] else []
+        ssl_options = self._configure_tls(options, lan_names) if tls else {}
+        scheme = "https" if tls else "http"
+        base_url = f"{scheme}://{browser_host(host)}:{number}"
         os.environ["CONSOLE_BOUND"] = f"{host}:{number}"
+        os.environ["CONSOLE_BIND_SOURCE"] = host_source
         self.stdout.write(self.style.SUCCESS(f"Portside is serving at {base_url}/"))
+        for name in lan_names:
+            self.stdout.write(f"  on the LAN: {scheme}://{name}:{number}/")
         user, created = account_needing_link()
         if user is not None:
             if created:
@@ -150,14 +187,70 @@ class Command(BaseCommand):
 
         config = uvicorn.Config(
             "console.asgi:application",
+            **ssl_options,
             lifespan="on",
             access_log=False,  # RequestTimingMiddleware logs each request with its duration
             log_level=log_level,
             proxy_headers=False,  # nobody sits in front of a local console; never trust XFF
             timeout_graceful_shutdown=5,
         )
-        uvicorn.Server(config).run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=sockets)
         self.stdout.write("Portside stopped.")
+
+    def _configure_lan(self, port: int, sockets: list) -> list[str]:
+        """Admit this machine's addresses (settings are loaded already: set them and the
+        environment, which worker processes would read), bind :: too, and demand an admin."""
+        from console.lan import bind_ipv6_any, host_names, machine_addresses
+        from console.security.roles import ADMIN, role_of
+
+        admins = [
+            user
+            for user in get_user_model().objects.filter(is_active=True)
+            if role_of(user) == ADMIN and user.has_usable_password()
+        ]
+        if not admins:
+            raise CommandError(
+                "LAN mode needs an admin with a password: everyone on the network could reach "
+                "the sign-in page. Run `serve` without --lan, sign in with the printed link, set a "
+                "password, then start again with --lan."
+            )
+        names = host_names(machine_addresses())
+        extra = [h for h in os.environ.get("CONSOLE_EXTRA_HOSTS", "").split(",") if h.strip()]
+        os.environ["CONSOLE_LAN"] = "1"
+        os.environ["CONSOLE_EXTRA_HOSTS"] = ",".join(dict.fromkeys([*extra, *names]))
+        settings.LAN_MODE = True
+        settings.ALLOWED_HOSTS = list(dict.fromkeys([*settings.ALLOWED_HOSTS, *names]))
+        if (v6 := bind_ipv6_any(port)) is not None:
+            sockets.append(v6)
+        return names
+
+    def _configure_tls(self, options: dict, lan_names: list[str]) -> dict:
+        from console.lan import fingerprint, self_signed_certificate
+
+        if options["cert"]:
+            cert, key = Path(options["cert"]), Path(options["key"])
+            for path in (cert, key):
+                if not path.is_file():
+                    raise CommandError(f"{path}: no such file")
+        else:
+            addresses = [name.strip("[]") for name in lan_names if _is_address(name.strip("[]"))]
+            cert, key, _ = self_signed_certificate(settings.DATA_DIR / "tls", addresses)
+            self.stdout.write(
+                f"Self-signed certificate {cert}; browsers will warn once. Check its "
+                f"SHA-256 fingerprint:\n  {fingerprint(cert)}"
+            )
+        os.environ["CONSOLE_TLS"] = "1"
+        settings.CONSOLE_TLS = True
+        settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+        return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _exit_cleanly(signum, frame) -> None:
