@@ -123,6 +123,41 @@ def test_it_takes_the_next_free_port_with_auto(tmp_path, listening_child, monkey
         assert _stop(process) == 0
 
 
+def test_it_skips_ports_the_project_registry_reserves_with_auto(
+    tmp_path, listening_child, monkeypatch
+):
+    holder = listening_child(host="127.0.0.1")
+    reserved = find_free_port(holder.port + 1)[0]
+    env = {
+        **os.environ,
+        "CONSOLE_DATA_DIR": str(tmp_path),
+        "DJANGO_SUPERUSER_PASSWORD": "a-long-enough-passphrase",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    registry_file = tmp_path / ".devports.yml"
+    registry_file.write_text(f"projects:\n  neighbour: {{preferred_port: {reserved}}}\n")
+    for command in (
+        ["migrate", "-v0"],
+        ["createsuperuser", "--noinput", "--username", "admin", "--email", ""],
+        ["devports", "import", str(registry_file)],
+    ):
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    monkeypatch.setenv("CONSOLE_PORT", str(holder.port))
+    process = _serve(tmp_path, "--port", "auto")
+    try:
+        output = "".join(_read_until(process, r"serving at"))
+        served = int(re.search(r":(\d+)/", output).group(1))
+        assert served > holder.port and served != reserved
+    finally:
+        assert _stop(process) == 0
+
+
 def test_it_refuses_a_port_that_is_not_a_number(tmp_path):
     process = _serve(tmp_path, "--port", "eighty", "--no-migrate")
     output, _ = process.communicate(timeout=30)

@@ -74,6 +74,21 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _reserved_ports() -> set[int]:
+    """Ports the project registry reserves, never offered as "the next free port".
+
+    On a first run the tables do not exist yet (migrations run after the bind): nothing reserved.
+    """
+    from django.db import DatabaseError
+
+    from ports.registry import reserved_ports
+
+    try:
+        return set(reserved_ports())
+    except DatabaseError:
+        return set()
+
+
 def describe_holder(port: int) -> str:
     from ports import inventory
 
@@ -148,7 +163,7 @@ class Command(BaseCommand):
         except OSError as error:
             if error.errno not in (errno.EADDRINUSE, errno.EACCES):
                 raise CommandError(f"cannot bind {host}:{number}: {error.strerror}") from error
-            free = find_free_port(number + 1, host=host)[0]
+            free = find_free_port(number + 1, host=host, exclude=_reserved_ports())[0]
             if not auto:
                 reason = (
                     describe_holder(number)
