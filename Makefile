@@ -55,6 +55,7 @@ test: $(VENV)/.installed-test browser
 
 bench: $(VENV)/.installed-test
 	$(VPY) -m bench.inventory
+	$(VPY) -m bench.health
 	$(VPY) -m bench.live
 
 lint: $(VENV)/.installed-test

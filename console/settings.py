@@ -236,5 +236,34 @@ CONSOLE_SERVICES = [
 ]
 CONSOLE_SAMPLE_INTERVAL_MS = envint("CONSOLE_SAMPLE_INTERVAL_MS", 250)
 CONSOLE_EVENT_RETENTION_DAYS = envint("CONSOLE_EVENT_RETENTION_DAYS", 30)
+CONSOLE_SERVICES.append("health.scheduler.run")
+
+# Health checks (issue 4). A command check runs a program on this machine: never from the LAN
+# unless explicitly allowed.
+CONSOLE_ALLOW_COMMAND_CHECKS = envbool("CONSOLE_ALLOW_COMMAND_CHECKS", False)
+HEALTH_RESULT_RETENTION_HOURS = envint("CONSOLE_HEALTH_RESULT_HOURS", 48)
+HEALTH_ROLLUP_RETENTION_DAYS = envint("CONSOLE_HEALTH_ROLLUP_DAYS", 90)
+HEALTH_ALERT_RETENTION_DAYS = envint("CONSOLE_HEALTH_ALERT_DAYS", 30)
+HEALTH_PRUNE_INTERVAL_S = envint("CONSOLE_HEALTH_PRUNE_SECONDS", 3600)
+HEALTH_MAX_CONCURRENCY = envint("CONSOLE_HEALTH_CONCURRENCY", 256)
+HEALTH_ALERT_TIMEOUT_S = envint("CONSOLE_HEALTH_ALERT_TIMEOUT", 5)
+HEALTH_PAGERDUTY_URL = envstr("CONSOLE_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue")
+HEALTH_IMPORT_MAX_BYTES = 256 * 1024
+# E-mail alerts: printed to the console log unless an SMTP host is given.
+MAILERS = {
+    "default": (
+        {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": envstr("CONSOLE_EMAIL_HOST"),
+                "port": envint("CONSOLE_EMAIL_PORT", 25),
+                "timeout": 10,
+            },
+        }
+        if envstr("CONSOLE_EMAIL_HOST")
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
+DEFAULT_FROM_EMAIL = envstr("CONSOLE_EMAIL_FROM", "portside@localhost")
 # Security (issue 6): prunes expired token records and old sign-in failures.
 CONSOLE_SERVICES.append("console.maintenance.run")

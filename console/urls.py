@@ -35,6 +35,7 @@ urlpatterns = [
     path("", include(console_patterns)),
     path("ports/", include("ports.urls")),
     path("projects/", include("ports.project_urls")),
+    path("checks/", include("health.urls")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

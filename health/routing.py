@@ -1,3 +1,9 @@
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from health import consumers
+
+websocket_urlpatterns: list = [
+    path("ws/health/", consumers.HealthPageConsumer.as_asgi()),
+]

@@ -24,6 +24,8 @@ from ports.listing import ListenerFilter, listener_from_payload
 from ports.models import PortEvent
 
 NOT_AUTHENTICATED = 4401
+# Port changes from the sampler; check state changes from the health scheduler.
+EVENT_GROUPS = (sampler.GROUP, "health-events")
 MAX_MESSAGE_BYTES = 4096
 
 
@@ -112,11 +114,14 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=NOT_AUTHENTICATED)
             return
         self.ports: set[int] | None = None
-        await self.channel_layer.group_add(sampler.GROUP, self.channel_name)
+        self.checks: set[int] | None = None
+        for group in EVENT_GROUPS:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(sampler.GROUP, self.channel_name)
+        for group in EVENT_GROUPS:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         if not text_data or len(text_data) > MAX_MESSAGE_BYTES:
@@ -134,18 +139,19 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             await self._terminate(content["terminate"])
             return
         subscribe = content.get("subscribe") if isinstance(content, dict) else None
-        ports = subscribe.get("ports") if isinstance(subscribe, dict) else None
-        if ports is None and isinstance(subscribe, dict) and "ports" in subscribe:
-            self.ports = None  # {"subscribe": {"ports": null}}: everything again
-        elif isinstance(ports, list) and all(
-            isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports
-        ):
-            self.ports = set(ports)
+        narrowed = _narrowing(subscribe, "ports", 65535), _narrowing(subscribe, "checks", 2**31)
+        if isinstance(subscribe, dict) and subscribe and all(n is not INVALID for n in narrowed):
+            # A key left out keeps its subscription; null means everything again.
+            if "ports" in subscribe:
+                self.ports = narrowed[0]
+            if "checks" in subscribe:
+                self.checks = narrowed[1]
         else:
             await self.send_json(
                 {
                     "type": "error",
-                    "detail": 'expected {"subscribe": {"ports": [5000, 8000]}} with ports 1-65535',
+                    "detail": 'expected {"subscribe": {"ports": [5000, 8000], "checks": [1]}} '
+                    "with ports 1-65535 (null: all)",
                 }
             )
             return
@@ -153,6 +159,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             {
                 "type": "subscribed",
                 "ports": sorted(self.ports) if self.ports is not None else None,
+                "checks": sorted(self.checks) if self.checks is not None else None,
             }
         )
 
@@ -211,3 +218,24 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
                     "previous_pids": change["previous_pids"],
                 }
             )
+
+    async def health_transitions(self, message: dict) -> None:
+        for transition in message["transitions"]:
+            if self.checks is not None and transition["check"]["id"] not in self.checks:
+                continue
+            await self.send_json({"type": "check.state", **transition})
+
+
+INVALID = object()
+
+
+def _narrowing(subscribe, key: str, highest: int):
+    """The ids a subscription narrows `key` to: a set, None (everything) or INVALID."""
+    if not isinstance(subscribe, dict) or subscribe.get(key) is None:
+        return None
+    values = subscribe[key]
+    if isinstance(values, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= highest for v in values
+    ):
+        return set(values)
+    return INVALID

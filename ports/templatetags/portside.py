@@ -48,3 +48,18 @@ def duration_text(value) -> str:
 @register.filter
 def get_item(mapping: dict, key):
     return mapping.get(key) if mapping else None
+
+
+@register.simple_tag
+def monitor_query(listener) -> str:
+    """Query string for "Monitor this port": the health check form fills itself from it."""
+    from urllib.parse import urlencode
+
+    return urlencode(
+        {
+            "port": listener.port,
+            "host": listener.address,
+            "service": listener.service or "",
+            "proto": listener.proto,
+        }
+    )

@@ -75,7 +75,11 @@ async def test_it_streams_json_events_to_a_bearer_token_without_origin(access_to
     )
     assert connected
     await communicator.send_json_to({"subscribe": {"ports": [port]}})
-    assert await communicator.receive_json_from() == {"type": "subscribed", "ports": [port]}
+    assert await communicator.receive_json_from() == {
+        "type": "subscribed",
+        "ports": [port],
+        "checks": None,
+    }
     async with running_sampler():
         child = await asyncio.to_thread(spawn_listener, port=port)
         try:
@@ -210,4 +214,35 @@ async def test_it_resyncs_the_rows_when_the_page_is_behind(session_cookie):
     await communicator.send_json_to({"q": "", "since": "0"})
     html = await communicator.receive_from(timeout=2)
     assert html.strip().startswith('<tbody id="port-rows"') and 'hx-swap-oob="outerHTML"' in html
+    await communicator.disconnect()
+
+
+async def test_it_streams_check_state_changes_as_json(access_token):
+    from datetime import UTC, datetime
+
+    from health.live import publish_results
+    from health.storage import Transition
+
+    communicator, connected, _ = await _connect(
+        "/ws/v1/events", _headers(origin=None, bearer=access_token)
+    )
+    assert connected
+    await communicator.send_json_to({"subscribe": {"checks": [7]}})
+    assert (await communicator.receive_json_from())["checks"] == [7]
+    at = datetime.now(tz=UTC)
+    other = Transition(8, "db", "database", "up", "down", at, "refused", None)
+    mine = Transition(7, "api http", "main_api", "up", "down", at, "connection refused", 3.5)
+    await publish_results([], [other, mine])
+    event = await communicator.receive_json_from(timeout=2)
+    assert event["type"] == "check.state" and event["at"] == at.isoformat()
+    assert event["check"] == {
+        "id": 7,
+        "name": "api http",
+        "service": "main_api",
+        "from": "up",
+        "state": "down",
+        "detail": "connection refused",
+        "latency_ms": 3.5,
+    }
+    assert await communicator.receive_nothing(timeout=0.2)  # check 8 is not subscribed
     await communicator.disconnect()

@@ -135,3 +135,12 @@ def test_it_rerenders_the_whole_port_after_terminating_over_htmx(operator_client
     assert body.strip().startswith('<div id="port-detail">')
     assert "exited after SIGTERM" in body
     assert f"Terminate pid {child.pid}" not in body and 'badge-ok">free' in body
+
+
+def test_it_offers_to_monitor_a_port_with_a_prefilled_check(operator_client, listening_child):
+    child = listening_child()
+    body = operator_client.get("/ports/", {"q": str(child.pid)}).content.decode()
+    link = f"/checks/new/?port={child.port}&amp;host=127.0.0.1&amp;service=&amp;proto=tcp"
+    assert link in body
+    form = operator_client.get(f"/checks/new/?port={child.port}&host=127.0.0.1&proto=tcp")
+    assert form.status_code == 200 and str(child.port) in form.content.decode()

@@ -1,0 +1,284 @@
+"""Alerts: an outbox written with each state change, delivered by a worker off the probe path.
+
+`enqueue` runs inside the transaction that stores the change, so a crash can neither lose an
+alert nor send one twice after a restart. The worker claims rows atomically, sends with a short
+timeout, logs every attempt and retries a failed one a few times with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+
+import httpx
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db.models import Max
+from django.utils import timezone
+
+from health import states
+from health.models import Alert, AlertAttempt, AlertChannel, Check
+
+logger = logging.getLogger("health.alerts")
+MAX_ATTEMPTS = 3
+PAGERDUTY_DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
+
+
+def event_for(from_state: str, to_state: str, on_degraded: bool) -> str | None:
+    """Which alert a transition is worth for a channel, if any."""
+    if to_state == states.DOWN and from_state != states.PAUSED:
+        return "trigger"
+    if from_state == states.DOWN and to_state in {states.UP, states.DEGRADED}:
+        return "recovery"
+    if on_degraded and to_state == states.DEGRADED and from_state in {states.UP, states.PENDING}:
+        return "degraded"
+    if on_degraded and from_state == states.DEGRADED and to_state == states.UP:
+        return "recovery"
+    return None
+
+
+def message_for(event: str, name: str, state: str, detail: str) -> str:
+    text = {
+        "trigger": f"{name} is DOWN",
+        "recovery": f"{name} recovered: {state}",
+        "degraded": f"{name} is DEGRADED",
+        "reminder": f"{name} is still DOWN",
+        "test": f"Test alert from Portside ({name})",
+    }[event]
+    return f"{text}: {detail}"[:500] if detail else text
+
+
+def enqueue(transitions) -> list[Alert]:
+    if not transitions:
+        return []
+    channels = list(AlertChannel.objects.filter(enabled=True))
+    rows = []
+    for transition in transitions:
+        for channel in channels:
+            event = event_for(transition.from_state, transition.to_state, channel.on_degraded)
+            if event is None:
+                continue
+            rows.append(
+                Alert(
+                    channel=channel,
+                    check_ref_id=transition.check_id,
+                    check_name=transition.name,
+                    event=event,
+                    state=transition.to_state,
+                    previous_state=transition.from_state,
+                    message=message_for(
+                        event, transition.name, transition.to_state, transition.detail
+                    ),
+                )
+            )
+    return Alert.objects.bulk_create(rows)
+
+
+def enqueue_reminders(now=None) -> int:
+    """For channels with reminders: one more alert per down check once the interval passed."""
+    now = now or timezone.now()
+    created = 0
+    down = {check.id: check for check in Check.objects.filter(state=states.DOWN, enabled=True)}
+    if not down:
+        return 0
+    for channel in AlertChannel.objects.filter(enabled=True, remind_every_s__gt=0):
+        latest = dict(
+            Alert.objects.filter(
+                channel=channel, check_ref_id__in=down, event__in=["trigger", "reminder"]
+            )
+            .values_list("check_ref_id")
+            .annotate(last=Max("created_at"))
+        )
+        due = timedelta(seconds=channel.remind_every_s)
+        for check_id, check in down.items():
+            last = latest.get(check_id) or check.state_since
+            if now - last >= due:
+                Alert.objects.create(
+                    channel=channel,
+                    check_ref=check,
+                    check_name=check.name,
+                    event="reminder",
+                    state=check.state,
+                    created_at=now,
+                    message=message_for("reminder", check.name, check.state, check.last_detail),
+                )
+                Check.objects.filter(id=check_id).update(last_reminder_at=now)
+                created += 1
+    return created
+
+
+def payload_for(alert: Alert) -> dict:
+    return {
+        "event": alert.event,
+        "message": alert.message,
+        "state": alert.state,
+        "previous_state": alert.previous_state,
+        "check": {"id": alert.check_ref_id, "name": alert.check_name},
+        "at": alert.created_at.isoformat(),
+        "source": "portside",
+    }
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, message: str, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+async def _post(url: str, body: dict, headers: dict | None = None) -> int:
+    timeout = settings.HEALTH_ALERT_TIMEOUT_S
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        try:
+            response = await client.post(url, json=body, headers=headers or {})
+        except httpx.HTTPError as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error}"[:300]) from error
+    if response.status_code >= 300:
+        raise DeliveryFailed(f"HTTP {response.status_code}", response.status_code)
+    return response.status_code
+
+
+async def deliver(alert: Alert, channel: AlertChannel) -> int | None:
+    """Send one alert through its channel; raises DeliveryFailed. Returns the HTTP status."""
+    config = channel.config
+    if channel.kind == "webhook":
+        return await _post(config["url"], payload_for(alert), config.get("headers"))
+    if channel.kind == "slack":
+        icon = {"trigger": ":red_circle:", "recovery": ":large_green_circle:"}.get(
+            alert.event, ":large_yellow_circle:"
+        )
+        body = {"text": f"{icon} {alert.message}"}
+        if config.get("channel"):
+            body["channel"] = config["channel"]
+        return await _post(config["webhook_url"], body)
+    if channel.kind == "pagerduty":
+        return await _post(config.get("events_url") or settings.HEALTH_PAGERDUTY_URL, _pd(alert))
+    if channel.kind == "email":
+        subject = f"[Portside] {alert.message}"[:150]
+        try:
+            await asyncio.wait_for(
+                sync_to_async(send_mail, thread_sensitive=False)(
+                    subject,
+                    f"{alert.message}\n\nCheck: {alert.check_name}\nAt: {alert.created_at:%c}\n",
+                    settings.DEFAULT_FROM_EMAIL,
+                    list(config.get("recipients") or []),
+                ),
+                settings.HEALTH_ALERT_TIMEOUT_S,
+            )
+        except (OSError, TimeoutError) as error:
+            raise DeliveryFailed(f"email failed: {error or 'timed out'}"[:300]) from error
+        return None
+    raise DeliveryFailed(f"unknown channel kind {channel.kind!r}")
+
+
+def _pd(alert: Alert) -> dict:
+    action = "resolve" if alert.event == "recovery" else "trigger"
+    body = {
+        "routing_key": alert.channel.config.get("routing_key", ""),
+        "event_action": action,
+        # One incident per check: trigger and resolve meet on the same key.
+        "dedup_key": f"portside-check-{alert.check_ref_id or 'test'}",
+    }
+    if action == "trigger":
+        body["payload"] = {
+            "summary": alert.message[:1024],
+            "source": "portside",
+            "severity": "warning" if alert.event == "degraded" else "critical",
+            "custom_details": payload_for(alert),
+        }
+    return body
+
+
+async def attempt(alert: Alert) -> bool:
+    """One delivery attempt, logged; the alert row is updated with the outcome."""
+    started = time.perf_counter()
+    status_code, error = None, ""
+    try:
+        status_code = await deliver(alert, alert.channel)
+        ok = True
+    except DeliveryFailed as failure:
+        ok, error, status_code = False, str(failure), failure.status_code
+    except Exception as failure:  # a bad channel config must not kill the worker
+        ok, error = False, f"{type(failure).__name__}: {failure}"[:300]
+    duration = (time.perf_counter() - started) * 1000
+    await sync_to_async(_log_attempt)(alert, ok, status_code, error, duration)
+    return ok
+
+
+def _log_attempt(alert: Alert, ok: bool, status_code, error: str, duration: float) -> None:
+    AlertAttempt.objects.create(
+        alert=alert, ok=ok, status_code=status_code, error=error, duration_ms=duration
+    )
+    alert.attempts += 1
+    now = timezone.now()
+    if ok:
+        alert.status, alert.sent_at, alert.last_error = "sent", now, ""
+    elif alert.attempts >= MAX_ATTEMPTS or alert.event == "test":
+        alert.status, alert.last_error = "failed", error
+    else:
+        alert.status, alert.last_error = "pending", error
+        alert.next_attempt_at = now + timedelta(seconds=10 * 3 ** (alert.attempts - 1))
+    alert.save(update_fields=["attempts", "status", "sent_at", "last_error", "next_attempt_at"])
+    if not ok:
+        logger.warning("alert %s via %s failed: %s", alert.id, alert.channel.name, error)
+
+
+def _claim_due(limit: int = 50) -> list[Alert]:
+    due = list(
+        Alert.objects.filter(status="pending", next_attempt_at__lte=timezone.now())
+        .select_related("channel")
+        .order_by("next_attempt_at")[:limit]
+    )
+    # Claimed one by one: another worker (a second `monitor`) may race for the same rows.
+    return [
+        alert
+        for alert in due
+        if Alert.objects.filter(id=alert.id, status="pending").update(status="sending") == 1
+    ]
+
+
+def release_stuck() -> int:
+    """Rows left "sending" by a crash go back to pending at start-up."""
+    return Alert.objects.filter(status="sending").update(status="pending")
+
+
+async def deliver_due() -> int:
+    claimed = await sync_to_async(_claim_due)()
+    if claimed:
+        await asyncio.gather(*(attempt(alert) for alert in claimed))
+    return len(claimed)
+
+
+async def worker(stop: asyncio.Event, poll_s: float = 1.0) -> None:
+    await sync_to_async(release_stuck)()
+    last_reminders = 0.0
+    while not stop.is_set():
+        try:
+            if time.monotonic() - last_reminders > 30:
+                last_reminders = time.monotonic()
+                await sync_to_async(enqueue_reminders)()
+            await deliver_due()
+        except Exception:
+            logger.exception("alert worker pass failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll_s)
+
+
+def send_test(channel: AlertChannel) -> Alert:
+    """Send a test alert now (the "send test" button) and return the logged row."""
+    from asgiref.sync import async_to_sync
+
+    alert = Alert.objects.create(
+        channel=channel,
+        check_name="test",
+        event="test",
+        state="up",
+        message=message_for("test", channel.name, "up", ""),
+        status="sending",
+    )
+    async_to_sync(attempt)(alert)
+    alert.refresh_from_db()
+    return alert

@@ -1,0 +1,503 @@
+"""healthcheck.yml: import (all-or-nothing, errors name the line) and export (round-trips).
+
+    services:
+      main_api:
+        endpoint: http://localhost:5000/health
+        checks:
+          - {type: http, method: GET, expected_status: 200, timeout: 5s, interval: 30s}
+          - {type: tcp, host: localhost, port: 5000}
+          - {type: response_time, threshold: 100ms, warning_threshold: 50ms}
+    alerts:
+      slack: {webhook_url: "${SLACK_WEBHOOK}", channel: "#dev-alerts"}
+
+Only `yaml.safe_load` builds objects; `yaml.compose` (nodes, no objects) supplies line numbers.
+Anchors and aliases are refused so a small file cannot expand into a huge one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+
+import yaml
+from django.conf import settings
+from django.db import transaction
+
+from console import audit
+from health import operations, specs
+from health.models import AlertChannel, Check
+
+DEFAULT_INTERVAL = "30s"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+COMMON_KEYS = {
+    "type",
+    "name",
+    "interval",
+    "timeout",
+    "threshold",
+    "warning_threshold",
+    "failures_before_down",
+    "successes_before_up",
+    "paused",
+}
+TYPE_KEYS = {
+    "http": {
+        "url",
+        "method",
+        "headers",
+        "body",
+        "expected_status",
+        "body_contains",
+        "verify_tls",
+        "follow_redirects",
+        "max_bytes",
+    },
+    "tcp": {"host", "port", "send", "expect"},
+    "redis": {"host", "port", "username", "password"},
+    "query": {"query", "database", "dsn"},
+    "command": {"argv", "command", "expect_exit", "expect_output"},
+    "ping": {"command", "expected"},
+    "response_time": set(),
+}
+CHANNEL_KEYS = {
+    "webhook": {"url", "headers"},
+    "slack": {"webhook_url", "channel"},
+    "email": {"recipients"},
+    "pagerduty": {"service_key", "routing_key", "events_url"},
+}
+CHANNEL_COMMON = {"kind", "enabled", "on_degraded", "remind_every"}
+
+
+class ConfigError(ValueError):
+    def __init__(self, line: int | None, message: str):
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
+        self.message = message
+
+
+def max_bytes() -> int:
+    return settings.HEALTH_IMPORT_MAX_BYTES
+
+
+@dataclass
+class Plan:
+    checks: list[tuple[int | None, dict]] = field(default_factory=list)  # (line, definition)
+    channels: list[tuple[int | None, dict]] = field(default_factory=list)
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _lines(text: str) -> dict[tuple, int]:
+    """Every path in the document -> its 1-based line, from the node tree."""
+    found: dict[tuple, int] = {}
+
+    def walk(node, path: tuple) -> None:
+        found[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                walk(value, (*path, key.value))
+                found.setdefault((*path, key.value), key.start_mark.line + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*path, index))
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root, ())
+    return found
+
+
+def load(raw: bytes | str) -> tuple[object, dict[tuple, int]]:
+    if len(raw) > max_bytes():
+        raise ConfigError(None, f"the file is larger than {max_bytes()} bytes")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as error:
+        raise ConfigError(None, "the file is not UTF-8") from error
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise ConfigError(event.start_mark.line + 1, "anchors and aliases are not allowed")
+        data = yaml.safe_load(text)
+        lines = _lines(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(mark.line + 1 if mark else None, f"not valid YAML: {problem}") from None
+    return data, lines
+
+
+def duration(value, line: int | None, what: str, unit: str = "s") -> float:
+    """'5s', '100ms', '2m', '1h' or a bare number (in `unit`) -> seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(line, f"{what}: {value!r} is not a duration")
+    if isinstance(value, int | float):
+        return float(value) * _UNITS[unit]
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ConfigError(line, f"{what}: {value!r} is not a duration like 5s, 100ms or 2m")
+    return float(match.group(1)) * _UNITS[match.group(2) or unit]
+
+
+def _expand(value, path: tuple, lines: dict, environ) -> object:
+    """${VAR} from the environment, in every string; an unset variable is an error."""
+    if isinstance(value, str):
+
+        def substitute(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in environ:
+                raise ConfigError(_line(lines, path), f"environment variable {name} is not set")
+            return environ[name]
+
+        return _ENV.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, (*path, k), lines, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*path, i), lines, environ) for i, v in enumerate(value)]
+    return value
+
+
+def _line(lines: dict, path: tuple) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
+
+
+def parse(raw: bytes | str, environ=None) -> Plan:
+    data, lines = load(raw)
+    environ = os.environ if environ is None else environ
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            _line(lines, ()), "the file must be a mapping with 'services' and 'alerts'"
+        )
+    unknown = set(data) - {"services", "alerts", "checks"}
+    if unknown:
+        key = sorted(map(str, unknown))[0]
+        raise ConfigError(_line(lines, (key,)), f"unknown top-level key {key!r}")
+    data = _expand(data, (), lines, environ)
+    plan = Plan()
+    names: set[str] = set()
+    services = data.get("services") or {}
+    if not isinstance(services, dict):
+        raise ConfigError(_line(lines, ("services",)), "'services' must be a mapping")
+    for service, body in services.items():
+        path = ("services", service)
+        if not isinstance(body, dict):
+            raise ConfigError(_line(lines, path), f"service {service!r} must be a mapping")
+        extra = set(body) - {"endpoint", "checks"}
+        if extra:
+            key = sorted(map(str, extra))[0]
+            raise ConfigError(_line(lines, (*path, key)), f"unknown key {key!r} in {service}")
+        _service_checks(plan, str(service), body, path, lines, names)
+    loose = data.get("checks") or []
+    if loose:
+        _service_checks(plan, "", {"checks": loose}, (), lines, names)
+    alerts = data.get("alerts") or {}
+    if not isinstance(alerts, dict):
+        raise ConfigError(_line(lines, ("alerts",)), "'alerts' must be a mapping")
+    for name, body in alerts.items():
+        plan.channels.append(
+            (_line(lines, ("alerts", name)), _channel(str(name), body, ("alerts", name), lines))
+        )
+    return plan
+
+
+def _service_checks(plan, service, body, path, lines, names) -> None:
+    endpoint = body.get("endpoint")
+    entries = body.get("checks") or []
+    if not isinstance(entries, list):
+        raise ConfigError(_line(lines, (*path, "checks")), "'checks' must be a list")
+    mine: list[tuple[int | None, dict]] = []
+    thresholds: list[tuple[int | None, dict, tuple]] = []
+    for index, entry in enumerate(entries):
+        where = (*path, "checks", index)
+        line = _line(lines, where)
+        if not isinstance(entry, dict):
+            raise ConfigError(line, "a check must be a mapping with a 'type'")
+        kind = entry.get("type")
+        if kind not in TYPE_KEYS:
+            raise ConfigError(
+                _line(lines, (*where, "type")),
+                f"type: unknown check type {kind!r}; one of {', '.join(TYPE_KEYS)}",
+            )
+        extra = set(entry) - COMMON_KEYS - TYPE_KEYS[kind]
+        if extra:
+            key = sorted(map(str, extra))[0]
+            raise ConfigError(
+                _line(lines, (*where, key)), f"unknown key {key!r} for a {kind} check"
+            )
+        if kind == "response_time":
+            thresholds.append((line, entry, where))
+            continue
+        definition = _definition(service, endpoint, entry, where, lines)
+        definition["name"] = _unique(definition["name"], names, line)
+        mine.append((line, definition))
+    for line, entry, where in thresholds:
+        targets = [definition for _, definition in mine if definition["type"] == "http"]
+        if not targets:
+            raise ConfigError(line, f"response_time needs an http check in service {service!r}")
+        for definition in targets:
+            _apply_thresholds(definition, entry, where, lines)
+    for line, definition in mine:
+        try:
+            definition.update(specs.validate(definition))
+        except specs.InvalidCheck as error:
+            raise ConfigError(line, f"{definition['name']}: {error}") from None
+        plan.checks.append((line, definition))
+
+
+def _unique(name: str, names: set[str], line) -> str:
+    candidate, number = name, 2
+    while candidate in names:
+        candidate, number = f"{name} {number}", number + 1
+    names.add(candidate)
+    return candidate
+
+
+def _apply_thresholds(definition: dict, entry: dict, where: tuple, lines) -> None:
+    for key, target in (("threshold", "crit_ms"), ("warning_threshold", "warn_ms")):
+        if entry.get(key) is not None:
+            seconds = duration(entry[key], _line(lines, (*where, key)), key, unit="ms")
+            definition[target] = round(seconds * 1000)
+
+
+def _definition(service: str, endpoint, entry: dict, where: tuple, lines) -> dict:
+    kind = entry["type"]
+
+    def at(key: str) -> int | None:
+        return _line(lines, (*where, key))
+
+    interval = duration(entry.get("interval", DEFAULT_INTERVAL), at("interval"), "interval")
+    timeout = duration(entry.get("timeout", min(5.0, interval)), at("timeout"), "timeout")
+    target: dict = {}
+    if kind == "http":
+        target = {key: entry[key] for key in TYPE_KEYS["http"] if key in entry}
+        target.setdefault("url", endpoint or "")
+        if not target["url"]:
+            raise ConfigError(at("type"), "an http check needs a 'url' or the service's endpoint")
+    elif kind in {"tcp", "redis", "query"}:
+        target = {key: entry[key] for key in TYPE_KEYS[kind] if key in entry}
+    elif kind == "command":
+        target = {key: entry[key] for key in ("expect_exit", "expect_output") if key in entry}
+        target["argv"] = _argv(entry.get("argv", entry.get("command")), at("command"))
+    elif kind == "ping":
+        argv = _argv(entry.get("command"), at("command"))
+        expected = str(entry.get("expected", "PONG"))
+        if argv[0].rsplit("/", 1)[-1] == "redis-cli" and argv[-1].lower() == "ping":
+            # No redis-cli needed: the same question asked over RESP.
+            kind, target = "redis", _redis_cli(argv, at("command"))
+            if expected.upper() != "PONG":
+                raise ConfigError(at("expected"), "a redis ping can only expect PONG")
+        else:
+            kind, target = "command", {"argv": argv, "expect_output": expected}
+    name = entry.get("name") or (f"{service} {kind}" if service else kind)
+    definition = {
+        "name": str(name),
+        "service": service,
+        "type": kind,
+        "target": target,
+        "interval_s": interval,
+        "timeout_s": timeout,
+        "enabled": not entry.get("paused", False),
+    }
+    for key in ("failures_before_down", "successes_before_up"):
+        if key in entry:
+            definition[key] = entry[key]
+    _apply_thresholds(definition, entry, where, lines)
+    if interval != int(interval):
+        raise ConfigError(at("interval"), "interval: whole seconds only")
+    definition["interval_s"] = int(interval)
+    return definition
+
+
+def _argv(value, line) -> list[str]:
+    if isinstance(value, str):
+        try:
+            value = shlex.split(value)
+        except ValueError as error:
+            raise ConfigError(line, f"command: {error}") from None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(line, "command: a command line or a list of arguments")
+    return value
+
+
+def _redis_cli(argv: list[str], line) -> dict:
+    target: dict = {"host": "127.0.0.1", "port": 6379}
+    options = {"-h": "host", "-p": "port", "-a": "password", "--user": "username"}
+    args = iter(argv[1:-1])
+    for arg in args:
+        if arg in options:
+            target[options[arg]] = next(args, "")
+        elif arg not in {"--no-auth-warning"}:
+            raise ConfigError(line, f"command: redis-cli option {arg} is not understood")
+    return target
+
+
+def _channel(name: str, body, path: tuple, lines) -> dict:
+    line = _line(lines, path)
+    if not isinstance(body, dict):
+        raise ConfigError(line, f"alert channel {name!r} must be a mapping")
+    kind = body.get("kind", name)
+    if kind not in CHANNEL_KEYS:
+        raise ConfigError(line, f"alerts.{name}: unknown kind {kind!r}; one of slack, email, ...")
+    extra = set(body) - CHANNEL_COMMON - CHANNEL_KEYS[kind]
+    if extra:
+        key = sorted(map(str, extra))[0]
+        raise ConfigError(_line(lines, (*path, key)), f"unknown key {key!r} for {kind}")
+    config = {key: body[key] for key in CHANNEL_KEYS[kind] if key in body}
+    if kind == "pagerduty" and "service_key" in config:
+        config["routing_key"] = config.pop("service_key")
+    remind = body.get("remind_every", 0)
+    remind_s = duration(remind, _line(lines, (*path, "remind_every")), "remind_every")
+    definition = {
+        "name": name,
+        "kind": kind,
+        "config": config,
+        "enabled": bool(body.get("enabled", True)),
+        "on_degraded": bool(body.get("on_degraded", False)),
+        "remind_every_s": int(remind_s),
+    }
+    try:
+        return operations.validate_channel(definition)
+    except specs.InvalidCheck as error:
+        raise ConfigError(line, f"alerts.{name}: {error}") from None
+
+
+# -- applying ----------------------------------------------------------------------------------
+
+
+def import_yaml(raw, user, *, scope=None, request=None, replace: bool = False, environ=None):
+    """Create or update every check and channel of the file, or nothing at all."""
+    plan = parse(raw, environ)
+    summary: dict[str, list[str]] = {"created": [], "updated": [], "removed": [], "channels": []}
+    try:
+        with transaction.atomic():
+            for line, definition in plan.checks:
+                existing = Check.objects.filter(name=definition["name"]).first()
+                try:
+                    if existing is None:
+                        operations.create_check(user, definition, scope=scope, request=request)
+                        summary["created"].append(definition["name"])
+                    else:
+                        operations.update_check(
+                            user, existing, definition, scope=scope, request=request
+                        )
+                        summary["updated"].append(definition["name"])
+                except specs.InvalidCheck as error:
+                    raise ConfigError(line, f"{definition['name']}: {error}") from None
+            if replace:
+                keep = {definition["name"] for _, definition in plan.checks}
+                for check in Check.objects.exclude(name__in=keep):
+                    operations.delete_check(user, check, scope=scope, request=request)
+                    summary["removed"].append(check.name)
+            for _line_no, definition in plan.channels:
+                channel = AlertChannel.objects.filter(name=definition["name"]).first()
+                if channel is None:
+                    operations.create_channel(user, definition, scope=scope, request=request)
+                else:
+                    operations.update_channel(
+                        user, channel, definition, scope=scope, request=request
+                    )
+                summary["channels"].append(definition["name"])
+    except ConfigError as error:
+        audit.record(
+            "health.import", request=request, user=user, outcome="invalid", error=str(error)
+        )
+        raise
+    audit.record(
+        "health.import",
+        request=request,
+        user=user,
+        created=len(summary["created"]),
+        updated=len(summary["updated"]),
+        removed=len(summary["removed"]),
+        channels=len(summary["channels"]),
+    )
+    return summary
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def _seconds(value: float) -> str:
+    return f"{int(value)}s" if value == int(value) else f"{round(value * 1000)}ms"
+
+
+def check_entry(check: Check) -> dict:
+    target = check.target
+    entry: dict = {"type": check.type, "name": check.name}
+    if check.type == "http":
+        entry["method"] = target.get("method", "GET")
+        entry["url"] = target["url"]
+        statuses = target.get("expected_status") or [200]
+        entry["expected_status"] = statuses[0] if len(statuses) == 1 else statuses
+        for key in ("headers", "body", "body_contains"):
+            if target.get(key):
+                entry[key] = target[key]
+        if not target.get("verify_tls", True):
+            entry["verify_tls"] = False
+        if target.get("follow_redirects"):
+            entry["follow_redirects"] = True
+        if target.get("max_bytes", 1024 * 1024) != 1024 * 1024:
+            entry["max_bytes"] = target["max_bytes"]
+    else:
+        keys = sorted(TYPE_KEYS[check.type] - {"command"})
+        entry.update({key: target[key] for key in keys if target.get(key) not in (None, "")})
+        if check.type == "command":
+            entry["expect_exit"] = target.get("expect_exit", 0)
+    entry["interval"] = f"{check.interval_s}s"
+    entry["timeout"] = _seconds(check.timeout_s)
+    if check.crit_ms:
+        entry["threshold"] = f"{check.crit_ms}ms"
+    if check.warn_ms:
+        entry["warning_threshold"] = f"{check.warn_ms}ms"
+    entry["failures_before_down"] = check.failures_before_down
+    entry["successes_before_up"] = check.successes_before_up
+    if not check.enabled:
+        entry["paused"] = True
+    return entry
+
+
+def export_data() -> dict:
+    services: dict[str, dict] = {}
+    loose: list[dict] = []
+    for check in Check.objects.order_by("service", "name"):
+        if check.service:
+            services.setdefault(check.service, {"checks": []})["checks"].append(check_entry(check))
+        else:
+            loose.append(check_entry(check))
+    data: dict = {"services": services}
+    if loose:
+        data["checks"] = loose
+    channels = {}
+    for channel in AlertChannel.objects.order_by("name"):
+        body = dict(channel.config)
+        if channel.name != channel.kind:
+            body = {"kind": channel.kind, **body}
+        if channel.kind == "pagerduty" and "routing_key" in body:
+            body["service_key"] = body.pop("routing_key")
+        if not channel.enabled:
+            body["enabled"] = False
+        if channel.on_degraded:
+            body["on_degraded"] = True
+        if channel.remind_every_s:
+            body["remind_every"] = f"{channel.remind_every_s}s"
+        channels[channel.name] = body
+    if channels:
+        data["alerts"] = channels
+    return data
+
+
+def export_yaml() -> str:
+    return "# Portside health checks: `manage.py health import healthcheck.yml`\n" + yaml.safe_dump(
+        export_data(), sort_keys=False, allow_unicode=True, default_flow_style=False
+    )

@@ -1,0 +1,268 @@
+"""Health actions as a signed-in user performs them: rights, then the change, then the audit entry.
+
+The pages, the API, the command line and the YAML import all call these, so a rule written here
+(who may create a command check, what a valid interval is) holds everywhere.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from console import audit
+from console.security.roles import ADMIN, OPERATOR, has_role
+from health import alerts, specs, states, storage
+from health.models import CHANNEL_KINDS, AlertChannel, Check, StateChange
+from health.runner import CheckSpec, execute
+
+CHECK_FIELDS = (
+    "name",
+    "service",
+    "type",
+    "target",
+    "interval_s",
+    "timeout_s",
+    "warn_ms",
+    "crit_ms",
+    "failures_before_down",
+    "successes_before_up",
+)
+
+
+def _require(user, role: str, scope: str | None, action: str, target: str, request) -> None:
+    if not has_role(user, role, scope):
+        audit.record(
+            action, request=request, user=user, target=target, outcome="forbidden", needed=role
+        )
+        raise PermissionDenied(f"this needs the {role} role")
+
+
+def _check_role(user, definition: dict, scope, action: str, request) -> None:
+    """Operators manage checks; a command check (it runs a program) is for admins only."""
+    needed = ADMIN if definition.get("type") == "command" else OPERATOR
+    _require(user, needed, scope, action, definition.get("name", ""), request)
+    if definition.get("type") == "command" and not specs.command_checks_allowed():
+        raise specs.InvalidCheck(
+            "type",
+            "command checks are off in LAN mode (CONSOLE_ALLOW_COMMAND_CHECKS=1 allows them)",
+        )
+
+
+def _unique_name(name: str, exclude: int | None = None) -> None:
+    if Check.objects.filter(name=name).exclude(id=exclude).exists():
+        raise specs.InvalidCheck("name", f"a check named {name!r} already exists")
+
+
+def create_check(user, data: dict, *, scope=None, request=None) -> Check:
+    definition = specs.validate(data)
+    _check_role(user, definition, scope, "check.create", request)
+    _unique_name(definition["name"])
+    try:
+        check = Check.objects.create(
+            **definition,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            state=states.PENDING if definition["enabled"] else states.PAUSED,
+        )
+    except IntegrityError:
+        raise specs.InvalidCheck("name", "a check with that name already exists") from None
+    audit.record("check.create", request=request, user=user, target=check.name, type=check.type)
+    return check
+
+
+def update_check(user, check: Check, changes: dict, *, scope=None, request=None) -> Check:
+    current = {field: getattr(check, field) for field in CHECK_FIELDS}
+    current["enabled"] = check.enabled
+    if "target" in changes and changes["target"] is not None:
+        # A partial target (PATCH {"target": {"url": ...}}) keeps the other target fields.
+        same_type = changes.get("type", check.type) == check.type
+        base = dict(check.target) if same_type else {}
+        incoming = dict(changes["target"])
+        # A redacted value sent back unchanged ("***" from a GET) keeps the stored secret.
+        if incoming.get("password") == "***":
+            incoming.pop("password")
+        if isinstance(incoming.get("headers"), dict):
+            old_headers = base.get("headers") or {}
+            incoming["headers"] = {
+                name: old_headers.get(name, value) if value == "***" else value
+                for name, value in incoming["headers"].items()
+            }
+        changes = {**changes, "target": {**base, **incoming}}
+    definition = specs.validate({**current, **{k: v for k, v in changes.items() if v is not None}})
+    # Touching a command check, or turning a check into one, needs admin.
+    kind = "command" if "command" in (check.type, definition["type"]) else definition["type"]
+    _check_role(user, {"type": kind, "name": check.name}, scope, "check.update", request)
+    _unique_name(definition["name"], exclude=check.id)
+    changed = sorted(field for field in CHECK_FIELDS if definition[field] != current[field])
+    enabled = definition.pop("enabled")
+    for field, value in definition.items():
+        setattr(check, field, value)
+    check.save()
+    if enabled != check.enabled:
+        (resume_check if enabled else pause_check)(user, check, scope=scope, request=request)
+    audit.record("check.update", request=request, user=user, target=check.name, fields=changed)
+    return check
+
+
+def delete_check(user, check: Check, *, scope=None, request=None) -> None:
+    _check_role(user, {"type": check.type, "name": check.name}, scope, "check.delete", request)
+    name = check.name
+    check.delete()
+    audit.record("check.delete", request=request, user=user, target=name)
+
+
+def _set_state(check: Check, state: str, reason: str) -> None:
+    with transaction.atomic():
+        StateChange.objects.create(
+            check_ref=check, from_state=check.state, to_state=state, reason=reason
+        )
+        check.state, check.state_since = state, timezone.now()
+        check.fail_streak = check.success_streak = 0
+        check.enabled = state != states.PAUSED
+        check.save()
+
+
+def pause_check(user, check: Check, *, scope=None, request=None) -> Check:
+    _require(user, OPERATOR, scope, "check.pause", check.name, request)
+    if check.state != states.PAUSED:
+        _set_state(check, states.PAUSED, f"paused by {user.get_username()}")
+    audit.record("check.pause", request=request, user=user, target=check.name)
+    return check
+
+
+def resume_check(user, check: Check, *, scope=None, request=None) -> Check:
+    _require(user, OPERATOR, scope, "check.resume", check.name, request)
+    if check.state == states.PAUSED:
+        _set_state(check, states.PENDING, f"resumed by {user.get_username()}")
+    audit.record("check.resume", request=request, user=user, target=check.name)
+    return check
+
+
+def run_check(user, check: Check, *, scope=None, request=None) -> storage.Observation:
+    """Run now: the same probe and the same storing as the scheduler, answered at once."""
+    _require(user, OPERATOR, scope, "check.run", check.name, request)
+    observation = async_to_sync(execute)(CheckSpec.of(check))
+    if check.enabled:
+        storage.store([observation])
+        check.refresh_from_db()
+    audit.record(
+        "check.run",
+        request=request,
+        user=user,
+        target=check.name,
+        outcome="ok" if observation.ok else "failed",
+        latency_ms=round(observation.latency_ms, 1),
+    )
+    return observation
+
+
+# -- alert channels (admin) ------------------------------------------------------------------
+
+REQUIRED_CONFIG = {
+    "webhook": ("url",),
+    "slack": ("webhook_url",),
+    "email": ("recipients",),
+    "pagerduty": ("routing_key",),
+}
+
+
+def validate_channel(data: dict) -> dict:
+    from urllib.parse import urlparse
+
+    kind = data.get("kind")
+    if kind not in CHANNEL_KINDS:
+        raise specs.InvalidCheck("kind", f"one of {', '.join(CHANNEL_KINDS)}")
+    name = str(data.get("name") or "").strip()
+    if not name or len(name) > 100:
+        raise specs.InvalidCheck("name", "a name of 1-100 characters is required")
+    config = dict(data.get("config") or {})
+    for key in REQUIRED_CONFIG[kind]:
+        if not config.get(key):
+            raise specs.InvalidCheck(f"config.{key}", "is required")
+    for key in ("url", "webhook_url", "events_url"):
+        if config.get(key):
+            parsed = urlparse(str(config[key]))
+            if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+                raise specs.InvalidCheck(f"config.{key}", "an http:// or https:// URL")
+    if kind == "email":
+        recipients = config["recipients"]
+        if isinstance(recipients, str):
+            recipients = [part.strip() for part in recipients.split(",") if part.strip()]
+        if not isinstance(recipients, list) or not all(
+            isinstance(address, str) and "@" in address for address in recipients
+        ):
+            raise specs.InvalidCheck("config.recipients", "e-mail addresses")
+        config["recipients"] = list(recipients)
+    try:
+        remind = int(data.get("remind_every_s") or 0)
+    except (TypeError, ValueError):
+        raise specs.InvalidCheck("remind_every_s", "a number of seconds") from None
+    if config.get("headers") is not None and not (
+        isinstance(config["headers"], dict)
+        and all(isinstance(v, str) for v in config["headers"].values())
+    ):
+        raise specs.InvalidCheck("config.headers", "an object of header names to text values")
+    if remind and remind < 60:
+        raise specs.InvalidCheck("remind_every_s", "0 (off) or at least 60 seconds")
+    return {
+        "name": name,
+        "kind": kind,
+        "config": config,
+        "enabled": bool(data.get("enabled", True)),
+        "on_degraded": bool(data.get("on_degraded", False)),
+        "remind_every_s": remind,
+    }
+
+
+def create_channel(user, data: dict, *, scope=None, request=None) -> AlertChannel:
+    _require(user, ADMIN, scope, "alert_channel.create", str(data.get("name", "")), request)
+    definition = validate_channel(data)
+    if AlertChannel.objects.filter(name=definition["name"]).exists():
+        raise specs.InvalidCheck("name", f"a channel named {definition['name']!r} already exists")
+    channel = AlertChannel.objects.create(**definition)
+    audit.record(
+        "alert_channel.create", request=request, user=user, target=channel.name, kind=channel.kind
+    )
+    return channel
+
+
+def update_channel(user, channel: AlertChannel, data: dict, *, scope=None, request=None):
+    _require(user, ADMIN, scope, "alert_channel.update", channel.name, request)
+    current = {
+        "name": channel.name,
+        "kind": channel.kind,
+        "config": channel.config,
+        "enabled": channel.enabled,
+        "on_degraded": channel.on_degraded,
+        "remind_every_s": channel.remind_every_s,
+    }
+    definition = validate_channel({**current, **{k: v for k, v in data.items() if v is not None}})
+    if AlertChannel.objects.filter(name=definition["name"]).exclude(id=channel.id).exists():
+        raise specs.InvalidCheck("name", f"a channel named {definition['name']!r} already exists")
+    for field, value in definition.items():
+        setattr(channel, field, value)
+    channel.save()
+    audit.record("alert_channel.update", request=request, user=user, target=channel.name)
+    return channel
+
+
+def delete_channel(user, channel: AlertChannel, *, scope=None, request=None) -> None:
+    _require(user, ADMIN, scope, "alert_channel.delete", channel.name, request)
+    name = channel.name
+    channel.delete()
+    audit.record("alert_channel.delete", request=request, user=user, target=name)
+
+
+def send_test_alert(user, channel: AlertChannel, *, scope=None, request=None):
+    _require(user, ADMIN, scope, "alert_channel.test", channel.name, request)
+    alert = alerts.send_test(channel)
+    audit.record(
+        "alert_channel.test",
+        request=request,
+        user=user,
+        target=channel.name,
+        outcome="ok" if alert.status == "sent" else "failed",
+        error=alert.last_error,
+    )
+    return alert

@@ -1,0 +1,265 @@
+"""The check scheduler: one asyncio loop runs every enabled check at its interval.
+
+- Start times are jittered so 2,000 checks with the same interval do not fire together.
+- The next run is the previous *scheduled* time plus the interval, so lag never accumulates;
+  slots that passed while the loop was starved are counted as missed and skipped.
+- A semaphore bounds concurrent probes; each probe carries its own timeout, so a hung one holds
+  one slot until then and never the loop.
+- Edits are noticed by polling a cheap signature (count and newest `updated_at`) every second.
+- State lives in the database (`Check.state` and its streaks), so a restart resumes where it
+  was: no repeated "down" alert, and a recovery alert if a down check came back meanwhile.
+- Results are written in batches from one database thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django import db
+from django.conf import settings
+from django.db.models import Count, Max
+
+from health import storage
+from health.models import Check
+from health.runner import CheckSpec, execute
+
+logger = logging.getLogger("health.scheduler")
+
+Executor = Callable[[CheckSpec], Awaitable[storage.Observation]]
+Published = Callable[[list[storage.Observation], list[storage.Transition]], Awaitable[None]]
+
+
+@dataclass
+class SchedulerStats:
+    started: int = 0
+    completed: int = 0
+    missed: int = 0  # scheduled slots skipped because the loop was behind
+    overlapped: int = 0  # a run skipped because the previous one of that check still ran
+    stored: int = 0
+    store_errors: int = 0
+    lags_ms: deque = field(default_factory=lambda: deque(maxlen=200_000))
+
+
+def load_specs() -> dict[int, CheckSpec]:
+    return {check.id: CheckSpec.of(check) for check in Check.objects.filter(enabled=True)}
+
+
+def signature() -> tuple:
+    summary = Check.objects.aggregate(count=Count("id"), newest=Max("updated_at"))
+    return (summary["count"], summary["newest"])
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        max_concurrency: int = 256,
+        flush_interval: float = 1.0,
+        reload_interval: float = 1.0,
+        execute: Executor = execute,
+        publish: Published | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ):
+        self.semaphore = asyncio.Semaphore(max_concurrency)
+        self.max_concurrency = max_concurrency
+        self.flush_interval = flush_interval
+        self.reload_interval = reload_interval
+        self.execute = execute
+        self.publish = publish
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 (jitter, not secrecy)
+        self.specs: dict[int, CheckSpec] = {}
+        self.due: dict[int, float] = {}
+        self.heap: list[tuple[float, int]] = []
+        self.running: set[int] = set()
+        self.tasks: set[asyncio.Task] = set()
+        self.pending: list[storage.Observation] = []
+        self.stats = SchedulerStats()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._signature: tuple | None = None
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-db")
+        self._wakeup = asyncio.Event()
+
+    async def db(self, function, *args):
+        """Run ORM work on the scheduler's own database thread, never on the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
+
+    # -- the set of checks ---------------------------------------------------------------
+
+    def apply_specs(self, specs: dict[int, CheckSpec], *, first: bool = False) -> None:
+        now = self.clock()
+        for check_id in list(self.specs):
+            if check_id not in specs:
+                self.specs.pop(check_id)
+                self.due.pop(check_id, None)  # its heap entry is now stale and will be skipped
+        for check_id, spec in specs.items():
+            old = self.specs.get(check_id)
+            self.specs[check_id] = spec
+            if old is not None and old.interval_s == spec.interval_s:
+                continue  # same rhythm: the edit applies from the next run
+            # At start-up spread over a whole interval; a new or re-timed check starts soon.
+            spread = spec.interval_s if first else min(spec.interval_s, 2.0)
+            self._schedule(check_id, now + self.rng.uniform(0, spread))
+
+    def _schedule(self, check_id: int, at: float) -> None:
+        self.due[check_id] = at
+        heapq.heappush(self.heap, (at, check_id))
+        self._wakeup.set()
+
+    async def reload(self, *, first: bool = False) -> bool:
+        current = await self.db(signature)
+        if current == self._signature and not first:
+            return False
+        self._signature = current
+        self.apply_specs(await self.db(load_specs), first=first)
+        return True
+
+    # -- running -------------------------------------------------------------------------
+
+    def launch_due(self) -> None:
+        now = self.clock()
+        while self.heap and self.heap[0][0] <= now:
+            at, check_id = heapq.heappop(self.heap)
+            if self.due.get(check_id) != at:
+                continue  # removed or rescheduled since this entry was pushed
+            spec = self.specs[check_id]
+            following = at + spec.interval_s
+            if following <= now:
+                skipped = int((now - following) // spec.interval_s) + 1
+                self.stats.missed += skipped
+                following += skipped * spec.interval_s
+            self._schedule(check_id, following)
+            if check_id in self.running:
+                self.stats.overlapped += 1
+                continue
+            self.running.add(check_id)
+            task = asyncio.create_task(self._run_one(spec, at), name=f"check-{check_id}")
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _run_one(self, spec: CheckSpec, scheduled: float) -> None:
+        try:
+            async with self.semaphore:
+                self.stats.started += 1
+                self.stats.lags_ms.append((self.clock() - scheduled) * 1000)
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                try:
+                    # run_probe has its own timeout; this one also covers a misbehaving executor.
+                    async with asyncio.timeout(spec.timeout_s + 2):
+                        observation = await self.execute(spec)
+                except TimeoutError:
+                    observation = storage.Observation(
+                        spec.id,
+                        _now(),
+                        False,
+                        spec.timeout_s * 1000,
+                        f"timed out after {spec.timeout_s:g}s",
+                    )
+                finally:
+                    self.in_flight -= 1
+            self.stats.completed += 1
+            self.pending.append(observation)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("check %s failed to run", spec.id)
+        finally:
+            self.running.discard(spec.id)
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        try:
+            transitions = await self.db(storage.store, batch)
+        except Exception:
+            self.stats.store_errors += 1
+            logger.exception("storing %d results failed; keeping them for the next try", len(batch))
+            # Bounded: if the database is gone for long, old results are dropped, not memory.
+            self.pending = (batch + self.pending)[-50_000:]
+            return
+        self.stats.stored += len(batch)
+        if self.publish is not None:
+            try:
+                await self.publish(batch, transitions)
+            except Exception:
+                logger.exception("publishing results failed")
+
+    # -- the loops -----------------------------------------------------------------------
+
+    async def _every(self, stop: asyncio.Event, seconds: float, action) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+            if stop.is_set():
+                return
+            try:
+                await action()
+            except Exception:
+                logger.exception("scheduler housekeeping failed")
+
+    async def _prune(self) -> None:
+        deleted = await self.db(storage.prune)
+        if any(deleted.values()):
+            logger.info("pruned %s", deleted)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.reload(first=True)
+        logger.info("scheduling %d check(s)", len(self.specs))
+        helpers = [
+            asyncio.create_task(self._every(stop, self.flush_interval, self.flush)),
+            asyncio.create_task(self._every(stop, self.reload_interval, self.reload)),
+            asyncio.create_task(self._every(stop, settings.HEALTH_PRUNE_INTERVAL_S, self._prune)),
+        ]
+        try:
+            while not stop.is_set():
+                self.launch_due()
+                delay = self.heap[0][0] - self.clock() if self.heap else 1.0
+                self._wakeup.clear()
+                waits = [
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(self._wakeup.wait()),
+                ]
+                await asyncio.wait(
+                    waits, timeout=max(0.0, min(delay, 1.0)), return_when="FIRST_COMPLETED"
+                )
+                for waiting in waits:
+                    waiting.cancel()
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*self.tasks, *helpers, return_exceptions=True)
+            await self.flush()
+            from health.probes.http import close_clients
+
+            await close_clients()
+            await self.db(db.connections.close_all)
+            self._db.shutdown(wait=False)
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+async def run(stop: asyncio.Event) -> None:
+    """The background service (settings.CONSOLE_SERVICES): scheduler and alert worker."""
+    from health import alerts, live
+
+    scheduler = Scheduler(
+        max_concurrency=settings.HEALTH_MAX_CONCURRENCY, publish=live.publish_results
+    )
+    await asyncio.gather(scheduler.run(stop), alerts.worker(stop))

@@ -1,0 +1,258 @@
+"""What a valid check is: one validator shared by the API, the forms and healthcheck.yml.
+
+Errors name the field (`target.url`, `timeout_s`) so every caller can point at it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlparse
+
+from django.conf import settings
+
+from health.models import CHECK_TYPES
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+MAX_INTERVAL_S = 86400
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class InvalidCheck(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def command_checks_allowed() -> bool:
+    """Off in LAN mode unless explicitly allowed: a command check runs programs on this machine."""
+    return not settings.LAN_MODE or settings.CONSOLE_ALLOW_COMMAND_CHECKS
+
+
+def validate(data: dict) -> dict:
+    """A normalised copy of a check definition, or InvalidCheck naming the first bad field."""
+    kind = data.get("type")
+    if kind not in CHECK_TYPES:
+        raise InvalidCheck("type", f"unknown type {kind!r}; one of {', '.join(CHECK_TYPES)}")
+    name = str(data.get("name") or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidCheck("name", "a name of 1-200 characters is required")
+    service = str(data.get("service") or "").strip()
+    if len(service) > 100:
+        raise InvalidCheck("service", "at most 100 characters")
+    interval = _number(data, "interval_s", 30, integer=True)
+    if not 1 <= interval <= MAX_INTERVAL_S:
+        raise InvalidCheck("interval_s", f"must be between 1 and {MAX_INTERVAL_S} seconds")
+    timeout = _number(data, "timeout_s", min(5.0, interval))
+    if timeout <= 0:
+        raise InvalidCheck("timeout_s", "must be more than 0")
+    if timeout > interval:
+        raise InvalidCheck("timeout_s", f"{timeout:g}s is longer than the interval ({interval}s)")
+    warn = _optional_ms(data, "warn_ms")
+    crit = _optional_ms(data, "crit_ms")
+    if warn and crit and warn > crit:
+        raise InvalidCheck("warn_ms", "the warning threshold must not exceed crit_ms")
+    if crit and crit > timeout * 1000:
+        raise InvalidCheck("crit_ms", "is longer than the timeout, so it could never apply")
+    failures = _number(data, "failures_before_down", 2, integer=True)
+    successes = _number(data, "successes_before_up", 1, integer=True)
+    for field, value in (("failures_before_down", failures), ("successes_before_up", successes)):
+        if not 1 <= value <= 100:
+            raise InvalidCheck(field, "must be between 1 and 100")
+    target = data.get("target") or {}
+    if not isinstance(target, dict):
+        raise InvalidCheck("target", "must be an object")
+    return {
+        "name": name,
+        "service": service,
+        "type": kind,
+        "target": TARGETS[kind](target),
+        "interval_s": interval,
+        "timeout_s": timeout,
+        "warn_ms": warn,
+        "crit_ms": crit,
+        "failures_before_down": failures,
+        "successes_before_up": successes,
+        "enabled": bool(data.get("enabled", True)),
+    }
+
+
+def _number(data: dict, field: str, default, *, integer: bool = False):
+    value = data.get(field)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidCheck(field, f"{value!r} is not a number") from None
+    if integer:
+        if number != int(number):
+            raise InvalidCheck(field, "must be a whole number")
+        return int(number)
+    return number
+
+
+def _optional_ms(data: dict, field: str) -> int | None:
+    value = _number(data, field, None, integer=True)
+    if value is None or value == 0:
+        return None
+    if value < 0 or value > 3_600_000:
+        raise InvalidCheck(field, "must be between 1 and 3600000 ms")
+    return value
+
+
+def _host(target: dict, default: str = "127.0.0.1") -> str:
+    host = str(target.get("host") or default).strip()
+    if len(host) > 253 or not re.fullmatch(r"[A-Za-z0-9._:\-\[\]]+", host):
+        raise InvalidCheck("target.host", f"{host!r} is not a host name or address")
+    return host.strip("[]")
+
+
+def _port(target: dict, default: int | None = None) -> int:
+    value = target.get("port", default)
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise InvalidCheck("target.port", f"{value!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise InvalidCheck("target.port", "must be between 1 and 65535")
+    return port
+
+
+def _text(target: dict, field: str, limit: int = 2000) -> str:
+    value = target.get(field) or ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidCheck(f"target.{field}", f"must be text of at most {limit} characters")
+    return value
+
+
+def _http(target: dict) -> dict:
+    url = str(target.get("url") or "").strip()
+    parsed = urlparse(url)
+    try:
+        parsed.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        raise InvalidCheck("target.url", f"{url!r} has an invalid port") from None
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname or " " in url:
+        raise InvalidCheck("target.url", f"{url!r} is not an http:// or https:// URL")
+    method = str(target.get("method") or "GET").upper()
+    if method not in METHODS:
+        raise InvalidCheck("target.method", f"one of {', '.join(METHODS)}")
+    statuses = target.get("expected_status") or [200]
+    if isinstance(statuses, int | str):
+        statuses = [statuses]
+    try:
+        statuses = sorted({int(code) for code in statuses})
+    except (TypeError, ValueError):
+        raise InvalidCheck("target.expected_status", "a list of HTTP status codes") from None
+    if not all(100 <= code <= 599 for code in statuses):
+        raise InvalidCheck("target.expected_status", "status codes are between 100 and 599")
+    headers = target.get("headers") or {}
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and _HEADER_NAME.match(k) and isinstance(v, str) and "\n" not in v
+        for k, v in headers.items()
+    ):
+        raise InvalidCheck("target.headers", "an object of header names to text values")
+    try:
+        max_bytes = int(target.get("max_bytes") or 1024 * 1024)
+    except (TypeError, ValueError):
+        raise InvalidCheck("target.max_bytes", "a number of bytes") from None
+    if not 1024 <= max_bytes <= 50 * 1024 * 1024:
+        raise InvalidCheck("target.max_bytes", "between 1 KiB and 50 MiB")
+    return {
+        "url": url,
+        "method": method,
+        "headers": headers,
+        "body": _text(target, "body", 100_000),
+        "expected_status": statuses,
+        "body_contains": _text(target, "body_contains", 500),
+        "verify_tls": bool(target.get("verify_tls", True)),
+        "follow_redirects": bool(target.get("follow_redirects", False)),
+        "max_bytes": max_bytes,
+    }
+
+
+def _tcp(target: dict) -> dict:
+    return {
+        "host": _host(target),
+        "port": _port(target),
+        "send": _text(target, "send", 2000),
+        "expect": _text(target, "expect", 500),
+    }
+
+
+def _redis(target: dict) -> dict:
+    return {
+        "host": _host(target),
+        "port": _port(target, 6379),
+        "username": _text(target, "username", 200),
+        "password": _text(target, "password", 500),
+    }
+
+
+def _query(target: dict) -> dict:
+    database = str(target.get("database") or "").strip()
+    dsn = str(target.get("dsn") or "").strip()
+    if database and dsn:
+        raise InvalidCheck("target.dsn", "give a database alias or a DSN, not both")
+    if dsn:
+        scheme = urlparse(dsn).scheme
+        if scheme not in {"postgres", "postgresql", "sqlite"}:
+            raise InvalidCheck("target.dsn", "a postgresql:// or sqlite:/// URL")
+    else:
+        database = database or "default"
+        if database not in settings.DATABASES:
+            raise InvalidCheck("target.database", f"no database alias {database!r}")
+    query = _text(target, "query", 2000).strip() or "SELECT 1"
+    return {"database": database, "dsn": dsn, "query": query}
+
+
+def _command(target: dict) -> dict:
+    argv = target.get("argv")
+    if isinstance(argv, str) or not argv or not all(isinstance(arg, str) for arg in argv):
+        raise InvalidCheck("target.argv", "a non-empty list of arguments (no shell is used)")
+    if len(argv) > 100 or sum(len(arg) for arg in argv) > 4000:
+        raise InvalidCheck("target.argv", "too long")
+    try:
+        expect_exit = int(target.get("expect_exit", 0))
+    except (TypeError, ValueError):
+        raise InvalidCheck("target.expect_exit", "an exit code") from None
+    return {
+        "argv": list(argv),
+        "expect_exit": expect_exit,
+        "expect_output": _text(target, "expect_output", 500),
+    }
+
+
+TARGETS = {"http": _http, "tcp": _tcp, "redis": _redis, "query": _query, "command": _command}
+
+
+def describe_target(kind: str, target: dict) -> str:
+    """One line for tables: the URL, host:port, database or command."""
+    if kind == "http":
+        return f"{target.get('method', 'GET')} {target.get('url', '')}"
+    if kind in {"tcp", "redis"}:
+        host = target.get("host", "")
+        shown = f"[{host}]" if _is_v6(host) else host
+        return f"{shown}:{target.get('port', '')}"
+    if kind == "query":
+        where = target.get("database") or _redact_dsn(target.get("dsn", ""))
+        return f"{where}: {target.get('query', '')}"
+    if kind == "command":
+        return " ".join(target.get("argv") or [])
+    return ""
+
+
+def _is_v6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def _redact_dsn(dsn: str) -> str:
+    parsed = urlparse(dsn)
+    if parsed.password:
+        return dsn.replace(f":{parsed.password}@", ":***@")
+    return dsn

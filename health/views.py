@@ -1,0 +1,277 @@
+"""The Health pages. One URL per screen: htmx requests get the partial, others the page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from console.security.roles import ADMIN, OPERATOR, has_role
+from health import charts, config, dashboard, operations, specs, storage
+from health.forms import ChannelForm, CheckForm, ImportForm, initial_for_port
+from health.models import STATES, Alert, AlertChannel, Check
+
+RECENT_RESULTS = 120
+
+
+def _partial_or_page(
+    request: HttpRequest, template: str, partial: str, context: dict, status: int = 200
+) -> HttpResponse:
+    if request.htmx and not request.htmx.boosted:
+        template = f"{template}#{partial}"
+    return render(request, template, context, status=status)
+
+
+def list_context(request: HttpRequest) -> dict:
+    q = (request.GET.get("q") or "").strip()[:100]
+    state = request.GET.get("state") or ""
+    checks = Check.objects.all()
+    if q:
+        checks = checks.filter(name__icontains=q) | checks.filter(service__icontains=q)
+    if state in STATES:
+        checks = checks.filter(state=state)
+    rows = dashboard.rows_for(list(checks))
+    return {
+        "nav": "health",
+        # Rows link to checks_url + id: reversing 500 URLs per render costs more than the rows.
+        "checks_url": reverse("health:list"),
+        "groups": dashboard.grouped(rows),
+        "summary": dashboard.summary(),
+        "q": q,
+        "state": state,
+        "states": STATES,
+        "can_operate": has_role(request.user, OPERATOR),
+        "can_admin": has_role(request.user, ADMIN),
+    }
+
+
+@require_GET
+def check_list(request: HttpRequest) -> HttpResponse:
+    return _partial_or_page(request, "health/list.html", "check-groups", list_context(request))
+
+
+def _detail_context(request: HttpRequest, check: Check) -> dict:
+    results = list(check.results.order_by("-at")[:RECENT_RESULTS])[::-1]
+    return {
+        "nav": "health",
+        "check": check,
+        "target": specs.describe_target(check.type, check.target),
+        "uptime": storage.uptime([check.id])[check.id],
+        "chart": charts.latency_chart(results, check.warn_ms, check.crit_ms),
+        "results": results[::-1][:30],
+        "changes": check.state_changes.order_by("-at")[:30],
+        "alerts": Alert.objects.filter(check_ref=check).select_related("channel")[:10],
+        "can_operate": has_role(request.user, OPERATOR),
+        "needs_admin": check.type == "command" and not has_role(request.user, ADMIN),
+    }
+
+
+@require_GET
+def check_detail(request: HttpRequest, check_id: int) -> HttpResponse:
+    check = get_object_or_404(Check, id=check_id)
+    return render(request, "health/detail.html", _detail_context(request, check))
+
+
+def _act(request: HttpRequest, check_id: int, action, done: str) -> HttpResponse:
+    check = get_object_or_404(Check, id=check_id)
+    try:
+        action(request.user, check, request=request)
+    except PermissionDenied as error:
+        if request.htmx:
+            context = _detail_context(request, check) | {"error": str(error)}
+            return render(request, "health/detail.html#check-detail", context, status=403)
+        messages.error(request, str(error))
+        return redirect("health:detail", check_id=check.id)
+    check.refresh_from_db()
+    if request.htmx:
+        context = _detail_context(request, check) | {"notice": done}
+        return render(request, "health/detail.html#check-detail", context)
+    messages.success(request, done)
+    return redirect("health:detail", check_id=check.id)
+
+
+@require_POST
+def run_now(request: HttpRequest, check_id: int) -> HttpResponse:
+    return _act(request, check_id, operations.run_check, "Ran the check.")
+
+
+@require_POST
+def pause(request: HttpRequest, check_id: int) -> HttpResponse:
+    return _act(request, check_id, operations.pause_check, "Paused: no runs until resumed.")
+
+
+@require_POST
+def resume(request: HttpRequest, check_id: int) -> HttpResponse:
+    return _act(request, check_id, operations.resume_check, "Resumed.")
+
+
+@require_POST
+def delete(request: HttpRequest, check_id: int) -> HttpResponse:
+    check = get_object_or_404(Check, id=check_id)
+    try:
+        operations.delete_check(request.user, check, request=request)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+        return redirect("health:detail", check_id=check.id)
+    messages.success(request, f"Deleted {check.name}.")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("health:list"))
+    return redirect("health:list")
+
+
+def _form_page(request: HttpRequest, form: CheckForm, check: Check | None, status: int = 200):
+    context = {
+        "nav": "health",
+        "form": form,
+        "check": check,
+        "can_operate": has_role(request.user, OPERATOR),
+        "is_admin": has_role(request.user, ADMIN),
+        "commands_allowed": specs.command_checks_allowed(),
+    }
+    return _partial_or_page(request, "health/form.html", "check-form", context, status)
+
+
+@require_http_methods(["GET", "POST"])
+def create(request: HttpRequest) -> HttpResponse:
+    """The new-check form; `?port=&host=&service=&proto=` pre-fills it ("Monitor this port")."""
+    if request.method == "GET":
+        return _form_page(request, CheckForm(initial=initial_for_port(request.GET)), None)
+    form = CheckForm(request.POST)
+    if form.is_valid():
+        try:
+            check = operations.create_check(request.user, form.definition, request=request)
+        except specs.InvalidCheck as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        except PermissionDenied as error:
+            form.add_error(None, str(error))
+            return _form_page(request, form, None, 403)
+        else:
+            messages.success(request, f"Created {check.name}; its first run starts within seconds.")
+            return redirect("health:detail", check_id=check.id)
+    return _form_page(request, form, None, 422)
+
+
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, check_id: int) -> HttpResponse:
+    check = get_object_or_404(Check, id=check_id)
+    if request.method == "GET":
+        return _form_page(request, CheckForm(instance=check), check)
+    form = CheckForm(request.POST, instance=check)
+    if form.is_valid():
+        definition = {k: v for k, v in form.definition.items() if k != "enabled"}
+        try:
+            operations.update_check(request.user, check, definition, request=request)
+        except specs.InvalidCheck as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        except PermissionDenied as error:
+            form.add_error(None, str(error))
+            return _form_page(request, form, check, 403)
+        else:
+            messages.success(request, f"Saved {check.name}.")
+            return redirect("health:detail", check_id=check.id)
+    return _form_page(request, form, check, 422)
+
+
+@require_http_methods(["GET", "POST"])
+def import_file(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    context: dict = {"nav": "health", "form": form}
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload is not None and upload.size > config.max_bytes():
+            raw: bytes | str = b"x" * (config.max_bytes() + 1)  # reported as too large below
+        else:
+            raw = upload.read() if upload is not None else form.cleaned_data["text"]
+        try:
+            summary = config.import_yaml(
+                raw, request.user, request=request, replace=form.cleaned_data["replace"]
+            )
+        except config.ConfigError as error:
+            context["error"], status = str(error), 422
+        except PermissionDenied as error:
+            context["error"], status = str(error), 403
+        else:
+            messages.success(
+                request,
+                f"Imported: {len(summary['created'])} created, {len(summary['updated'])} updated, "
+                f"{len(summary['removed'])} removed, {len(summary['channels'])} alert channel(s).",
+            )
+            return redirect("health:list")
+    return _partial_or_page(request, "health/import.html", "import-result", context, status)
+
+
+@require_GET
+def export_file(request: HttpRequest) -> HttpResponse:
+    if not has_role(request.user, OPERATOR):
+        raise PermissionDenied("exporting needs the operator role (the file holds secrets)")
+    response = HttpResponse(config.export_yaml(), content_type="application/yaml")
+    response["Content-Disposition"] = 'attachment; filename="healthcheck.yml"'
+    return response
+
+
+def _alerts_context(request: HttpRequest, form: ChannelForm | None = None) -> dict:
+    return {
+        "nav": "health",
+        "channels": AlertChannel.objects.all(),
+        "alerts": Alert.objects.select_related("channel").prefetch_related("attempt_log")[:50],
+        "form": form or ChannelForm(),
+        "can_admin": has_role(request.user, ADMIN),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def alert_channels(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _partial_or_page(
+            request, "health/alerts.html", "alert-channels", _alerts_context(request)
+        )
+    form = ChannelForm(request.POST)
+    status = 422
+    if form.is_valid():
+        try:
+            channel = operations.create_channel(request.user, form.definition(), request=request)
+        except specs.InvalidCheck as error:
+            key = error.field.removeprefix("config.")
+            key = {"webhook_url": "url", "channel": "slack_channel"}.get(key, key)
+            form.add_error(key if key in form.fields else None, error.message)
+        except PermissionDenied as error:
+            form.add_error(None, str(error))
+            status = 403
+        else:
+            messages.success(request, f"Added the {channel.kind} channel {channel.name}.")
+            return redirect("health:alerts")
+    return _partial_or_page(
+        request, "health/alerts.html", "alert-channels", _alerts_context(request, form), status
+    )
+
+
+@require_POST
+def alert_channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = get_object_or_404(AlertChannel, id=channel_id)
+    try:
+        alert = operations.send_test_alert(request.user, channel, request=request)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        if alert.status == "sent":
+            messages.success(request, f"Test alert sent through {channel.name}.")
+        else:
+            messages.error(request, f"Test alert through {channel.name} failed: {alert.last_error}")
+    return redirect("health:alerts")
+
+
+@require_POST
+def alert_channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = get_object_or_404(AlertChannel, id=channel_id)
+    try:
+        operations.delete_channel(request.user, channel, request=request)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Deleted the channel {channel.name}.")
+    return redirect("health:alerts")
