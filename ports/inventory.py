@@ -49,6 +49,7 @@ class _Build(NamedTuple):
     """What the previous netlink snapshot was made from, and what it gave."""
 
     rows: list[sockdiag.SocketRow]
+    inodes: set[int]
     owners: dict[int, list[int]]
     infos: dict[int, ProcessInfo | None]
     listeners: tuple[Listener, ...]
@@ -134,17 +135,31 @@ class Inventory:
     def _netlink_listeners(self) -> tuple[tuple[Listener, ...], bool]:
         assert self._diag is not None and self._owners is not None and self._details is not None
         rows = self._diag.listening()
-        owners, stats, _missing = self._owners.resolve([row.inode for row in rows])
+        last = self._last_build
+        # sockdiag hands back the same list while the kernel's replies did not change.
+        if last is not None and last.rows is rows:
+            inodes = last.inodes
+        else:
+            inodes = {row.inode for row in rows}
+        owners, stats, _missing = self._owners.resolve(inodes)
         now = time.monotonic()
         details = self._details
+        # The resolver hands out the same ProcStat until it re-reads it (at most once a second),
+        # and ProcessDetails the same ProcessInfo for the same ProcStat: on an idle poll every
+        # comparison below is an identity check.
         infos = {pid: details.info(pid, stat, now) for pid, stat in stats.items()}
         details.forget_except({(pid, stat.start_ticks) for pid, stat in stats.items()})
 
         # An idle machine: same sockets, same holders, same process records (ProcessDetails hands
         # out the same object while nothing in it changed). Then the last answer is still right.
-        last = self._last_build
-        if last is not None and last.rows == rows and last.owners == owners and last.infos == infos:
-            return last.listeners, last.complete
+        same_owners = last is not None and (last.owners is owners or last.owners == owners)
+        if last is not None and last.rows is rows and same_owners:
+            if last.infos == infos:
+                return last.listeners, last.complete
+            # Only some owners' figures (CPU, rss) changed: swap those records in place.
+            result, complete = self._with_new_infos(last, infos)
+            self._last_build = _Build(rows, inodes, owners, infos, result, complete)
+            return result, complete
 
         listeners: list[Listener] = []
         complete = True
@@ -179,8 +194,33 @@ class Inventory:
         self._previous = current
         listeners.sort(key=_listing_order)
         result = tuple(listeners)
-        self._last_build = _Build(rows, owners, infos, result, complete)
+        self._last_build = _Build(rows, inodes, owners, infos, result, complete)
         return result, complete
+
+    def _with_new_infos(
+        self, last: _Build, infos: dict[int, ProcessInfo | None]
+    ) -> tuple[tuple[Listener, ...], bool]:
+        """The last listeners with the records of owners whose ProcessInfo changed replaced.
+
+        Same rows and same holders, so the order and every other field stay as they were.
+        """
+        old_infos = last.infos
+        changed = {pid for pid, info in infos.items() if old_infos.get(pid) is not info}
+        previous_by_inode = self._previous
+        listeners = list(last.listeners)
+        for index, listener in enumerate(listeners):
+            pids = listener.pids
+            if pids and pids[0] in changed:
+                entry = previous_by_inode.get(listener.inode)
+                if entry is None or entry[1] is not listener:
+                    continue
+                replaced = self._listener(entry[0], pids, infos[pids[0]])
+                listeners[index] = replaced
+                previous_by_inode[listener.inode] = (entry[0], replaced)
+        complete = not any(
+            listener.process is None and (listener.pids or listener.inode) for listener in listeners
+        )
+        return tuple(listeners), complete
 
     def _psutil_listeners(self) -> tuple[tuple[Listener, ...], bool]:
         assert self._psutil is not None

@@ -171,9 +171,16 @@ class ProcessDetails:
         # (pid, start) -> the ProcessInfo returned last time, handed out again while nothing in
         # it changed: an idle server keeps identical records, which callers can compare cheaply.
         self._last: dict[tuple[int, int], ProcessInfo] = {}
+        # (pid, start) -> the ProcStat that ProcessInfo was made from. The resolver hands out the
+        # same ProcStat object until it reads /proc/PID/stat again (at most once a second, see
+        # ports.procscan.USAGE_MAX_AGE): until then the record stands as it is, and cpu_percent
+        # is the share over the interval between the last two reads.
+        self._made_from: dict[tuple[int, int], ProcStat] = {}
 
     def info(self, pid: int, stat: ProcStat, now: float) -> ProcessInfo | None:
         key = (pid, stat.start_ticks)
+        if self._made_from.get(key) is stat:
+            return self._last[key]
         static = self._static.get(key)
         if static is None or now - static.read_at > self.max_age:
             static = _read_static(pid, stat, now) or static
@@ -196,7 +203,9 @@ class ProcessDetails:
             and last.cmdline is static.cmdline
             and last.cwd == static.cwd
         ):
+            self._made_from[key] = stat
             return last
+        self._made_from[key] = stat
         info = self._last[key] = ProcessInfo(
             pid=pid,
             name=static.name,
@@ -212,7 +221,7 @@ class ProcessDetails:
 
     def forget_except(self, alive: set[tuple[int, int]]) -> None:
         """Drop processes that are no longer owners, so a reused pid starts clean."""
-        for cache in (self._static, self._cpu, self._last):
+        for cache in (self._static, self._cpu, self._last, self._made_from):
             if len(cache) > len(alive):
                 for key in cache.keys() - alive:
                     del cache[key]

@@ -227,6 +227,31 @@ def test_it_reports_cpu_since_the_previous_snapshot(sockets):
     assert cpu is not None and 0.0 < cpu <= 100.0 * os.cpu_count()
 
 
+def test_it_refreshes_cpu_and_rss_at_most_once_a_second_and_keeps_records_meanwhile(sockets):
+    sock = sockets("tcp", "127.0.0.1")
+    port = sock.getsockname()[1]
+    engine = Inventory(full_rescan_every=3600)
+    engine.snapshot()
+    second = one(engine.snapshot(), "tcp", port).process  # the second read: a CPU baseline
+    assert second is not None and second.cpu_percent is not None
+
+    def burn() -> None:
+        deadline = time.process_time() + 0.05
+        while time.process_time() < deadline:
+            pass
+
+    burn()
+    engine.resolver.usage_max_age = 3600  # as if the polls came within the second
+    assert one(engine.snapshot(), "tcp", port).process is second  # the same record, not re-read
+
+    burn()
+    engine.resolver.usage_max_age = 0  # the second has passed: the figures are read again
+    fresh = one(engine.snapshot(), "tcp", port).process
+    assert fresh is not second
+    assert fresh.cpu_percent is not None and fresh.cpu_percent > 0.0
+    assert (fresh.pid, fresh.create_time) == (second.pid, second.create_time)
+
+
 def test_it_caps_long_command_lines(children):
     filler = "x" * 2000
     _proc, line = children.start(BIND_AND_SLEEP + "#" + filler, "tcp/127.0.0.1")
