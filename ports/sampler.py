@@ -112,6 +112,7 @@ class Sampler:
             retention_days if retention_days is not None else settings.CONSOLE_EVENT_RETENTION_DAYS
         )
         self.current: dict[Key, Listener] | None = None
+        self._listeners: tuple[Listener, ...] | None = None  # the records `current` indexes
         self.failures = 0
         self.samples = 0
         self._last_prune = 0.0
@@ -147,6 +148,12 @@ class Sampler:
 
     async def sample_once(self) -> list[PortChange]:
         snapshot = await asyncio.to_thread(self.take_snapshot)
+        if self.current is not None and snapshot.listeners is self._listeners:
+            # The inventory hands back the very same records on an idle poll: nothing to diff.
+            live.snapshot = snapshot
+            await self._prune_if_due()
+            self.samples += 1
+            return []
         after = index(snapshot)
         if self.current is None:
             changes = await self._start_from(after, snapshot.sampled_at)
@@ -155,6 +162,7 @@ class Sampler:
             if changes:
                 await PortEvent.objects.abulk_create([event_row(c) for c in changes])
         self.current, live.snapshot = after, snapshot
+        self._listeners = snapshot.listeners
         if changes:
             live.last_change_at = snapshot.sampled_at
             await publish(changes, await self._project_matcher())

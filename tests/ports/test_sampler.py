@@ -170,3 +170,17 @@ async def test_it_prunes_events_past_retention():
     )
     assert await prune_events(retention_days=30) == 1
     assert await PortEvent.objects.acount() == 1
+
+
+async def test_it_skips_the_diff_when_the_inventory_returns_the_same_records():
+    listeners = (_listener(inode=1),)
+    snapshots = iter([
+        Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
+        Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
+        Snapshot(sampled_at=time.time(), complete=True, listeners=(_listener(inode=2),)),
+    ])
+    sampler = Sampler(take_snapshot=lambda: next(snapshots), interval=0.05)
+    await sampler.sample_once()
+    assert await sampler.sample_once() == []  # same tuple: no diff, no events
+    changes = await sampler.sample_once()
+    assert sorted(c.kind for c in changes) == ["closed", "opened"]
