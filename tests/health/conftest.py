@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import shutil
 import socket
 
@@ -17,22 +15,6 @@ from tests.health.servers import (
     WebhookReceiver,
     self_signed_context,
 )
-
-
-@pytest.fixture(autouse=True)
-def _no_stale_running_loop(request):
-    """Playwright's sync API leaves its loop registered as "running" in this thread between
-    calls (tests/browser, our browser test); pytest-asyncio then refuses to start an async
-    test. For an async test, unregister it, and put it back afterwards for Playwright."""
-    if not inspect.iscoroutinefunction(request.function):
-        yield
-        return
-    stale = asyncio.events._get_running_loop()
-    asyncio.events._set_running_loop(None)
-    try:
-        yield
-    finally:
-        asyncio.events._set_running_loop(stale)
 
 
 @pytest.fixture
