@@ -39,6 +39,7 @@ KNOWN_SERVICE_TYPES = (
     "other",
 )
 FIELDS = ("preferred_port", "fallback_ports", "service_type", "working_directory", "notes")
+SPEC_FIELDS = ("name", *FIELDS)  # a ProjectSpec's fields, as the Project model has them
 
 
 @dataclass

@@ -135,6 +135,13 @@ def warnings_for(spec: devports.ProjectSpec) -> list[str]:
     return [w for w in devports.shared_port_warnings([spec, *others]) if spec.name in w]
 
 
+def _with_spec(project: Project, spec: devports.ProjectSpec) -> Project:
+    """The project's fields set from a validated spec (not saved)."""
+    for name in devports.SPEC_FIELDS:
+        setattr(project, name, getattr(spec, name))
+    return project
+
+
 def _require_operator(user, scope, request, action: str, target: str) -> None:
     if not has_role(user, OPERATOR, scope):
         audit.record(action, request=request, user=user, target=target, outcome="forbidden")
@@ -156,16 +163,7 @@ def save_project(
         raise devports.RegistryError(
             [devports.Problem("a project with this name exists", spec.name, "name")]
         )
-    project = existing or Project()
-    for name in (
-        "name",
-        "preferred_port",
-        "fallback_ports",
-        "service_type",
-        "working_directory",
-        "notes",
-    ):
-        setattr(project, name, getattr(spec, name))
+    project = _with_spec(existing or Project(), spec)
     project.save()
     audit.record(action, request=request, user=user, target=spec.name, ports=spec.ports)
     return project, warnings_for(spec)
@@ -194,15 +192,7 @@ def import_registry(
             project = existing.get(spec.name) or Project(name=spec.name)
             created += project.pk is None
             updated += project.pk is not None
-            for name in (
-                "preferred_port",
-                "fallback_ports",
-                "service_type",
-                "working_directory",
-                "notes",
-            ):
-                setattr(project, name, getattr(spec, name))
-            project.save()
+            _with_spec(project, spec).save()
     kept = [spec_of(p) for p in Project.objects.all()]
     result = {
         "created": created,
