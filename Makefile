@@ -53,7 +53,7 @@ test: $(VENV)/.installed-test browser
 	$(VENV)/bin/ruff check .
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test browser
 	$(VPY) -m bench.inventory
 	$(VPY) -m bench.health
 	$(VPY) -m bench.live
