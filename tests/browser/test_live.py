@@ -95,8 +95,12 @@ def test_it_keeps_the_row_when_its_owner_changes(live_console, page):
     import subprocess
     import sys
 
-    parent = subprocess.Popen([sys.executable, "-c", FORK_ON_ENTER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", FORK_ON_ENTER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     child_pid = None
     try:
         port = int(parent.stdout.readline())

@@ -70,8 +70,9 @@ def test_it_finds_free_ports_in_the_browser(live_console, page):
 
 
 def test_it_follows_a_dark_colour_scheme(live_console, browser, signed_in_state):
-    context = browser.new_context(color_scheme="dark", storage_state=signed_in_state,
-                                  viewport={"width": 1400, "height": 900})
+    context = browser.new_context(
+        color_scheme="dark", storage_state=signed_in_state, viewport={"width": 1400, "height": 900}
+    )
     try:
         page = context.new_page()
         page.goto(f"{live_console.url}/ports/")

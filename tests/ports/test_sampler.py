@@ -174,11 +174,13 @@ async def test_it_prunes_events_past_retention():
 
 async def test_it_skips_the_diff_when_the_inventory_returns_the_same_records():
     listeners = (_listener(inode=1),)
-    snapshots = iter([
-        Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
-        Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
-        Snapshot(sampled_at=time.time(), complete=True, listeners=(_listener(inode=2),)),
-    ])
+    snapshots = iter(
+        [
+            Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
+            Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
+            Snapshot(sampled_at=time.time(), complete=True, listeners=(_listener(inode=2),)),
+        ]
+    )
     sampler = Sampler(take_snapshot=lambda: next(snapshots), interval=0.05)
     await sampler.sample_once()
     assert await sampler.sample_once() == []  # same tuple: no diff, no events
