@@ -13,18 +13,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from console import audit, tokens
 from console.first_run import sign_in_url
 from console.forms import NewUserForm, PersonalTokenForm, RoleForm, SecuritySettingsForm
+from console.htmx import render_partial_or_page
 from console.models import AuditEntry, PersonalToken
 from console.security import exposures, posture, runtime_settings
 from console.security.access import require_role
 from console.security.roles import ADMIN, OPERATOR, ROLES, role_of
 from console.security_api import filter_audit
 from console.signals import judge_password
-
-
-def _partial_or_page(request, template: str, partial: str, context: dict, status: int = 200):
-    if request.htmx and not request.htmx.boosted:
-        template = f"{template}#{partial}"
-    return render(request, template, context, status=status)
 
 
 @require_role(ADMIN, "security.page")
@@ -93,7 +88,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "actions": AuditEntry.objects.order_by().values_list("action", flat=True).distinct()[:100],
         "query": "&".join(f"{k}={v}" for k, v in params.items() if v),
     }
-    return _partial_or_page(request, "console/audit.html", "audit-table", context)
+    return render_partial_or_page(request, "console/audit.html", "audit-table", context)
 
 
 @require_role(OPERATOR, "token.page")

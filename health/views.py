@@ -10,20 +10,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from console.htmx import render_partial_or_page
 from console.security.roles import ADMIN, OPERATOR, has_role
 from health import charts, config, dashboard, operations, specs, storage
 from health.forms import ChannelForm, CheckForm, ImportForm, initial_for_port
 from health.models import STATES, Alert, AlertChannel, Check
 
 RECENT_RESULTS = 120
-
-
-def _partial_or_page(
-    request: HttpRequest, template: str, partial: str, context: dict, status: int = 200
-) -> HttpResponse:
-    if request.htmx and not request.htmx.boosted:
-        template = f"{template}#{partial}"
-    return render(request, template, context, status=status)
 
 
 def list_context(request: HttpRequest) -> dict:
@@ -51,7 +44,9 @@ def list_context(request: HttpRequest) -> dict:
 
 @require_GET
 def check_list(request: HttpRequest) -> HttpResponse:
-    return _partial_or_page(request, "health/list.html", "check-groups", list_context(request))
+    return render_partial_or_page(
+        request, "health/list.html", "check-groups", list_context(request)
+    )
 
 
 def _detail_context(request: HttpRequest, check: Check) -> dict:
@@ -132,7 +127,7 @@ def _form_page(request: HttpRequest, form: CheckForm, check: Check | None, statu
         "is_admin": has_role(request.user, ADMIN),
         "commands_allowed": specs.command_checks_allowed(),
     }
-    return _partial_or_page(request, "health/form.html", "check-form", context, status)
+    return render_partial_or_page(request, "health/form.html", "check-form", context, status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -202,7 +197,7 @@ def import_file(request: HttpRequest) -> HttpResponse:
                 f"{len(summary['removed'])} removed, {len(summary['channels'])} alert channel(s).",
             )
             return redirect("health:list")
-    return _partial_or_page(request, "health/import.html", "import-result", context, status)
+    return render_partial_or_page(request, "health/import.html", "import-result", context, status)
 
 
 @require_GET
@@ -227,7 +222,7 @@ def _alerts_context(request: HttpRequest, form: ChannelForm | None = None) -> di
 @require_http_methods(["GET", "POST"])
 def alert_channels(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return _partial_or_page(
+        return render_partial_or_page(
             request, "health/alerts.html", "alert-channels", _alerts_context(request)
         )
     form = ChannelForm(request.POST)
@@ -245,7 +240,7 @@ def alert_channels(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Added the {channel.kind} channel {channel.name}.")
             return redirect("health:alerts")
-    return _partial_or_page(
+    return render_partial_or_page(
         request, "health/alerts.html", "alert-channels", _alerts_context(request, form), status
     )
 

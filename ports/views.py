@@ -9,20 +9,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import reswap, retarget
 
+from console.htmx import render_partial_or_page
 from console.security.roles import OPERATOR, has_role
 from ports import actions, inventory, operations, registry
 from ports.diagnosis import explain_port
 from ports.forms import FreePortForm, TerminateForm
 from ports.history import opener_of, port_timeline
 from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter, is_console
-
-
-def _partial_or_page(
-    request: HttpRequest, template: str, partial: str, context: dict, status: int = 200
-) -> HttpResponse:
-    if request.htmx and not request.htmx.boosted:
-        template = f"{template}#{partial}"
-    return render(request, template, context, status=status)
 
 
 @require_GET
@@ -41,7 +34,7 @@ def port_list(request: HttpRequest) -> HttpResponse:
         "query": view.as_query(),
         "unknown_owners": sum(1 for listener in listeners if not listener.pids),
     }
-    return _partial_or_page(request, "ports/list.html", "port-table", context)
+    return render_partial_or_page(request, "ports/list.html", "port-table", context)
 
 
 def _detail_context(request: HttpRequest, port: int) -> dict:
@@ -73,28 +66,28 @@ def terminate(request: HttpRequest, port: int) -> HttpResponse:
     context = _detail_context(request, port)
     if not form.is_valid():
         context.update(form=form, error="That request was incomplete: " + _form_errors(form))
-        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context, 422)
+        return render_partial_or_page(request, "ports/detail.html", "terminate-panel", context, 422)
     pid = form.cleaned_data["pid"]
     target = next((listener for listener in context["listeners"] if pid in listener.pids), None)
     context.update(form=form, target=target)
     if target is None:
         context["error"] = f"pid {pid} no longer holds port {port}. The page below is current."
-        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context, 409)
+        return render_partial_or_page(request, "ports/detail.html", "terminate-panel", context, 409)
     if is_console(target):
         context["error"] = "That is this console's own process; stop it from its terminal."
-        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context, 403)
+        return render_partial_or_page(request, "ports/detail.html", "terminate-panel", context, 403)
     if request.method == "GET":
-        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context)
+        return render_partial_or_page(request, "ports/detail.html", "terminate-panel", context)
     try:
         result = operations.terminate_for(
             request.user, port=port, request=request, **form.cleaned_data
         )
     except PermissionDenied as error:
         context["error"] = str(error)
-        return _partial_or_page(request, "ports/detail.html", "terminate-panel", context, 403)
+        return render_partial_or_page(request, "ports/detail.html", "terminate-panel", context, 403)
     except actions.ActionError as error:
         context["error"] = str(error)
-        return _partial_or_page(
+        return render_partial_or_page(
             request, "ports/detail.html", "terminate-panel", context, error.status
         )
     if not request.htmx:
@@ -143,4 +136,4 @@ def free_port(request: HttpRequest) -> HttpResponse:
         else:
             context["error"] = _form_errors(form)
             status = 422
-    return _partial_or_page(request, "ports/free.html", "free-result", context, status)
+    return render_partial_or_page(request, "ports/free.html", "free-result", context, status)
