@@ -231,14 +231,7 @@ class SocketOwners:
             # The usual outcome of the rolling rescan: nothing changed, the maps stay as they are.
             self._fd_count[pid] = count
             return stat
-        old = self._sockets_of.pop(pid, None)
-        if old:
-            for inode in old:
-                holders = self._holders.get(inode)
-                if holders is not None:
-                    holders.pop(pid, None)
-                    if not holders:
-                        del self._holders[inode]
+        old = self._unlink(pid)
         if sockets is None:
             # Keep the count even so: the search re-reads this pid only when it changes.
             self._fd_count[pid] = count
@@ -323,16 +316,20 @@ class SocketOwners:
         for pid in due:
             self._scan(pid, now)
 
-    def _forget(self, pid: int) -> None:
+    def _unlink(self, pid: int) -> dict[int, int]:
+        """Take `pid` out of both socket maps; returns the {inode: fd} it held."""
         old = self._sockets_of.pop(pid, {})
-        if old:
-            self._generation += 1
         for inode in old:
             holders = self._holders.get(inode)
             if holders is not None:
                 holders.pop(pid, None)
                 if not holders:
                     del self._holders[inode]
+        return old
+
+    def _forget(self, pid: int) -> None:
+        if self._unlink(pid):
+            self._generation += 1
         self._fd_count.pop(pid, None)
         self._start.pop(pid, None)
         self._stats.pop(pid, None)
