@@ -89,6 +89,25 @@ def spawn_listener(
     return Child(process, int(line))
 
 
+def jwt_claims(user, **override) -> dict:
+    """A valid access token's claims for `user`; an override of None leaves that claim out."""
+    from django.conf import settings
+
+    now = int(time.time())
+    claims = {
+        "iss": settings.JWT_ISSUER,
+        "aud": settings.JWT_AUDIENCE,
+        "sub": str(user.pk),
+        "iat": now,
+        "exp": now + 60,
+        "jti": "x" * 32,
+        "typ": "access",
+        "scope": "read",
+    }
+    claims.update(override)
+    return {key: value for key, value in claims.items() if value is not None}
+
+
 @pytest.fixture
 def listening_child() -> Iterator:
     """Factory: listening_child(host=..., ignore_term=...) -> Child, all stopped at teardown."""

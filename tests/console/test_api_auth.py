@@ -9,26 +9,11 @@ import pytest
 from django.conf import settings
 
 from console import tokens
+from tests.conftest import jwt_claims
 
 pytestmark = pytest.mark.django_db
 
 PORTS = "/api/v1/ports?port=1"
-
-
-def _claims(user, **override) -> dict:
-    now = int(time.time())
-    claims = {
-        "iss": settings.JWT_ISSUER,
-        "aud": settings.JWT_AUDIENCE,
-        "sub": str(user.pk),
-        "iat": now,
-        "exp": now + 60,
-        "jti": "x" * 32,
-        "typ": "access",
-        "scope": "read",
-    }
-    claims.update(override)
-    return {key: value for key, value in claims.items() if value is not None}
 
 
 def _get(client, token: str | None, path: str = PORTS):
@@ -70,41 +55,47 @@ def test_it_ignores_a_token_in_the_query_string(client, viewer_user):
 @pytest.mark.parametrize(
     "forge",
     [
-        pytest.param(lambda u: jwt.encode(_claims(u), None, algorithm="none"), id="alg-none"),
+        pytest.param(lambda u: jwt.encode(jwt_claims(u), None, algorithm="none"), id="alg-none"),
         pytest.param(
-            lambda u: jwt.encode(_claims(u), settings.JWT_SIGNING_KEY, algorithm="HS512"),
+            lambda u: jwt.encode(jwt_claims(u), settings.JWT_SIGNING_KEY, algorithm="HS512"),
             id="hs512",
         ),
         pytest.param(
             lambda u: jwt.encode(
-                _claims(u), "a-different-key-of-32-bytes-at-least!", algorithm="HS256"
+                jwt_claims(u), "a-different-key-of-32-bytes-at-least!", algorithm="HS256"
             ),
             id="wrong-key",
         ),
         pytest.param(
             lambda u: jwt.encode(
-                _claims(u, exp=int(time.time()) - 120), settings.JWT_SIGNING_KEY, algorithm="HS256"
+                jwt_claims(u, exp=int(time.time()) - 120),
+                settings.JWT_SIGNING_KEY,
+                algorithm="HS256",
             ),
             id="expired",
         ),
         pytest.param(
-            lambda u: jwt.encode(_claims(u, exp=None), settings.JWT_SIGNING_KEY, algorithm="HS256"),
+            lambda u: jwt.encode(
+                jwt_claims(u, exp=None), settings.JWT_SIGNING_KEY, algorithm="HS256"
+            ),
             id="no-exp",
         ),
         pytest.param(
             lambda u: jwt.encode(
-                _claims(u, aud="someone-else"), settings.JWT_SIGNING_KEY, algorithm="HS256"
+                jwt_claims(u, aud="someone-else"), settings.JWT_SIGNING_KEY, algorithm="HS256"
             ),
             id="wrong-aud",
         ),
         pytest.param(
             lambda u: jwt.encode(
-                _claims(u, iss="someone-else"), settings.JWT_SIGNING_KEY, algorithm="HS256"
+                jwt_claims(u, iss="someone-else"), settings.JWT_SIGNING_KEY, algorithm="HS256"
             ),
             id="wrong-iss",
         ),
         pytest.param(
-            lambda u: jwt.encode(_claims(u, jti=None), settings.JWT_SIGNING_KEY, algorithm="HS256"),
+            lambda u: jwt.encode(
+                jwt_claims(u, jti=None), settings.JWT_SIGNING_KEY, algorithm="HS256"
+            ),
             id="no-jti",
         ),
         pytest.param(lambda u: tokens.issue_pair(u)["refresh"], id="refresh-as-access"),

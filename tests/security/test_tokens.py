@@ -17,26 +17,11 @@ from django.utils import timezone
 
 from console import tokens
 from console.models import AuditEntry, PersonalToken, RefreshToken
+from tests.conftest import jwt_claims
 
 pytestmark = pytest.mark.django_db
 
 PORTS = "/api/v1/ports?port=1"
-
-
-def _claims(user, **override) -> dict:
-    now = int(time.time())
-    claims = {
-        "iss": settings.JWT_ISSUER,
-        "aud": settings.JWT_AUDIENCE,
-        "sub": str(user.pk),
-        "iat": now,
-        "exp": now + 60,
-        "jti": "y" * 32,
-        "typ": "access",
-        "scope": "read",
-    }
-    claims.update(override)
-    return claims
 
 
 def _rs256(user) -> str:
@@ -44,12 +29,12 @@ def _rs256(user) -> str:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return jwt.encode(_claims(user), pem, algorithm="RS256")
+    return jwt.encode(jwt_claims(user), pem, algorithm="RS256")
 
 
 def _hs256_with_alg_header(user, alg: str) -> str:
     """A valid HS256 signature under a header that claims another algorithm."""
-    good = jwt.encode(_claims(user), settings.JWT_SIGNING_KEY, algorithm="HS256")
+    good = jwt.encode(jwt_claims(user), settings.JWT_SIGNING_KEY, algorithm="HS256")
     _header, payload, signature = good.split(".")
     header = jwt.utils.base64url_encode(f'{{"alg":"{alg}","typ":"JWT"}}'.encode()).decode()
     return f"{header}.{payload}.{signature}"
@@ -179,7 +164,9 @@ def test_it_refuses_to_sign_with_a_short_key(settings, viewer_user):
 def test_it_keeps_leeway_within_thirty_seconds(settings, api, viewer_user):
     settings.JWT_LEEWAY_SECONDS = 3600  # a misconfiguration is capped, not obeyed
     stale = jwt.encode(
-        _claims(viewer_user, exp=int(time.time()) - 45), settings.JWT_SIGNING_KEY, algorithm="HS256"
+        jwt_claims(viewer_user, exp=int(time.time()) - 45),
+        settings.JWT_SIGNING_KEY,
+        algorithm="HS256",
     )
     assert api("get", PORTS, stale).status_code == 401
 
