@@ -1,7 +1,9 @@
 """The sampler: snapshot every 250 ms, diff by listener key, store and publish what changed.
 
 inventory (pure) -> sampler -> channel group "ports" -> consumers -> browser / scripts.
-One failed sample is logged and retried with back-off; it never ends the loop.
+A polling thread takes the snapshots and wakes the event loop only when one changed; the loop
+diffs, stores and publishes. One failed sample is logged and retried with back-off; it never
+ends the loop.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,44 +118,114 @@ class Sampler:
         self._listeners: tuple[Listener, ...] | None = None  # the records `current` indexes
         self.failures = 0
         self.samples = 0
-        self._last_prune = 0.0
+        self._last_prune = float("-inf")  # prune once at start, then hourly
+        self._resend = threading.Event()
+        self._counting = threading.Lock()
         self._matcher = None
         self._matcher_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Sample until `stop` is set: a polling thread takes the snapshots, this loop the rest.
+
+        The thread wakes the event loop only when a snapshot differs from the last one it handed
+        over. An idle machine is nearly every poll, and hopping to a worker thread and back four
+        times a second was a quarter of a percent of a core on its own (docs/benchmarks.md).
+        """
         logger.info("port sampler started (every %.0f ms)", self.interval * 1000)
-        next_tick = time.monotonic()
+        loop = asyncio.get_running_loop()
+        handed: asyncio.Queue[Snapshot | None] = asyncio.Queue()
+        halt = threading.Event()
+        poller = threading.Thread(
+            target=self._poll, args=(loop, handed, halt), name="port-sampler", daemon=True
+        )
+        # The stop event also ends the wait for the next snapshot.
+        stopper = asyncio.ensure_future(stop.wait())
+        stopper.add_done_callback(lambda _: handed.put_nowait(None))
         live.running = True
+        poller.start()
         try:
-            await self._loop(stop, next_tick)
+            await self._consume(stop, handed)
         finally:
+            halt.set()
+            stopper.cancel()
             live.running = False
+            await asyncio.to_thread(poller.join, 5.0)
         logger.info("port sampler stopped after %d samples", self.samples)
 
-    async def _loop(self, stop: asyncio.Event, next_tick: float) -> None:
-        while not stop.is_set():
+    def _poll(
+        self, loop: asyncio.AbstractEventLoop, handed: asyncio.Queue, halt: threading.Event
+    ) -> None:
+        """The polling thread: a snapshot every interval, handed over when something changed."""
+        next_tick = time.monotonic()
+        handed_over = None  # the listeners of the snapshot handed over last
+        while not halt.is_set():
             try:
-                await self.sample_once()
-                self.failures = 0
-                delay = self.interval
+                snapshot = self.take_snapshot()
             except Exception:
                 self.failures += 1
                 delay = min(self.interval * 2**self.failures, MAX_BACKOFF_SECONDS)
                 logger.exception(
                     "port sample failed (%d in a row); retrying in %.1fs", self.failures, delay
                 )
+            else:
+                delay = self.interval
+                if self._resend.is_set():  # the event loop could not store the last one
+                    self._resend.clear()
+                    handed_over = None
+                if snapshot.listeners is handed_over:
+                    # The inventory hands back the very same records when nothing changed. Once
+                    # the event loop has taken those in, only the snapshot's time is news.
+                    if live.snapshot is not None and live.snapshot.listeners is handed_over:
+                        live.snapshot = snapshot
+                        self.failures = 0
+                        self._count_sample()
+                else:
+                    handed_over = snapshot.listeners
+                    try:
+                        loop.call_soon_threadsafe(handed.put_nowait, snapshot)
+                    except RuntimeError:
+                        return  # the event loop is closed: the console is shutting down
             # Scheduled, not slept: a slow sample does not push every later one back.
             next_tick = max(next_tick + delay, time.monotonic())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=next_tick - time.monotonic())
+            halt.wait(next_tick - time.monotonic())
+
+    async def _consume(self, stop: asyncio.Event, handed: asyncio.Queue) -> None:
+        """Diff, store and publish each snapshot the polling thread hands over."""
+        while not stop.is_set():
+            try:
+                # Woken at least when the hourly prune is due; otherwise only by a change.
+                snapshot = await asyncio.wait_for(handed.get(), timeout=self._until_prune())
+            except TimeoutError:
+                snapshot = None
+            if stop.is_set():
+                return
+            try:
+                if snapshot is not None:
+                    await self.take_in(snapshot)
+                    self.failures = 0
+                await self._prune_if_due()
+            except Exception:
+                self.failures += 1
+                delay = min(self.interval * 2**self.failures, MAX_BACKOFF_SECONDS)
+                logger.exception(
+                    "storing port changes failed (%d in a row); retrying in %.1fs",
+                    self.failures,
+                    delay,
+                )
+                self._resend.set()  # diffed against the state before it, nothing is lost
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def sample_once(self) -> list[PortChange]:
-        snapshot = await asyncio.to_thread(self.take_snapshot)
+        """One snapshot, taken in a worker thread and taken in here (tests, one-off use)."""
+        return await self.take_in(await asyncio.to_thread(self.take_snapshot))
+
+    async def take_in(self, snapshot: Snapshot) -> list[PortChange]:
+        """Diff a snapshot against the current state, store and publish what changed."""
         if self.current is not None and snapshot.listeners is self._listeners:
             # The inventory hands back the very same records on an idle poll: nothing to diff.
             live.snapshot = snapshot
-            await self._prune_if_due()
-            self.samples += 1
+            self._count_sample()
             return []
         after = index(snapshot)
         if self.current is None:
@@ -166,9 +239,12 @@ class Sampler:
         if changes:
             live.last_change_at = snapshot.sampled_at
             await publish(changes, await self._project_matcher())
-        await self._prune_if_due()
-        self.samples += 1  # completed samples: the state above is in place
+        self._count_sample()  # completed samples: the state above is in place
         return changes
+
+    def _count_sample(self) -> None:
+        with self._counting:  # both the polling thread and the event loop count
+            self.samples += 1
 
     async def _start_from(self, after: dict[Key, Listener], at: float) -> list[PortChange]:
         """Reconcile the stored history with what is open now, after a (re)start.
@@ -198,6 +274,9 @@ class Sampler:
             self._matcher = await sync_to_async(project_matcher)()
             self._matcher_at = now
         return self._matcher
+
+    def _until_prune(self) -> float:
+        return max(0.0, self._last_prune + PRUNE_EVERY_SECONDS - time.monotonic())
 
     async def _prune_if_due(self) -> None:
         now = time.monotonic()
