@@ -127,6 +127,7 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, no_migrate, log_level, **options):
         import uvicorn
 
+        from console.server import QuietServer
         from ports.actions import find_free_port
 
         if hasattr(os, "geteuid") and os.geteuid() == 0 and not options["allow_root"]:
@@ -209,7 +210,7 @@ class Command(BaseCommand):
             proxy_headers=False,  # nobody sits in front of a local console; never trust XFF
             timeout_graceful_shutdown=5,
         )
-        uvicorn.Server(config).run(sockets=sockets)
+        QuietServer(config).run(sockets=sockets)
         self.stdout.write("Portside stopped.")
 
     def _configure_lan(self, port: int, sockets: list) -> list[str]:
