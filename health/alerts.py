@@ -8,7 +8,6 @@ timeout, logs every attempt and retries a failed one a few times with backoff.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -20,6 +19,7 @@ from django.core.mail import send_mail
 from django.db.models import Max
 from django.utils import timezone
 
+from console.runtime import first_of
 from health import states
 from health.models import Alert, AlertAttempt, AlertChannel, Check
 
@@ -252,19 +252,46 @@ async def deliver_due() -> int:
     return len(claimed)
 
 
-async def worker(stop: asyncio.Event, poll_s: float = 1.0) -> None:
+def seconds_to_next_attempt() -> float | None:
+    """Seconds until the earliest pending alert is due (0 if one is), None when none waits."""
+    due = (
+        Alert.objects.filter(status="pending")
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if due is None:
+        return None
+    return max(0.0, (due - timezone.now()).total_seconds())
+
+
+async def worker(
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+    idle_poll_s: float = 10.0,
+    reminders_every_s: float = 30.0,
+) -> None:
+    """Deliver pending alerts: when `wake` is set (the scheduler enqueued some), when a retry is
+    due, and every `idle_poll_s` for alerts another process enqueued. Polling every second
+    instead was a sizeable part of an idle console's CPU."""
+    wake = wake or asyncio.Event()
     await sync_to_async(release_stuck)()
-    last_reminders = 0.0
+    last_reminders = float("-inf")
     while not stop.is_set():
+        wake.clear()
+        wait = idle_poll_s
         try:
-            if time.monotonic() - last_reminders > 30:
+            if time.monotonic() - last_reminders >= reminders_every_s:
                 last_reminders = time.monotonic()
                 await sync_to_async(enqueue_reminders)()
             await deliver_due()
+            next_attempt = await sync_to_async(seconds_to_next_attempt)()
+            if next_attempt is not None:
+                wait = min(wait, next_attempt)
         except Exception:
             logger.exception("alert worker pass failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), poll_s)
+        wait = min(wait, max(0.0, last_reminders + reminders_every_s - time.monotonic()))
+        await first_of(stop, wake, timeout=wait)
 
 
 def send_test(channel: AlertChannel) -> Alert:

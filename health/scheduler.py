@@ -6,6 +6,8 @@
 - A semaphore bounds concurrent probes; each probe carries its own timeout, so a hung one holds
   one slot until then and never the loop.
 - Edits are noticed by polling a cheap signature (count and newest `updated_at`) every second.
+- Idle, it wakes only for that poll: results are flushed when there are some, and with no check
+  due the loop sleeps until one is (each wake-up of an idle console costs CPU; issue 3's budget).
 - State lives in the database (`Check.state` and its streaks), so a restart resumes where it
   was: no repeated "down" alert, and a recovery alert if a down check came back meanwhile.
 - Results are written in batches from one database thread, off the event loop.
@@ -26,8 +28,8 @@ from dataclasses import dataclass, field
 
 from django import db
 from django.conf import settings
-from django.db.models import Count, Max
 
+from console.runtime import first_of
 from health import storage
 from health.models import Check
 from health.runner import CheckSpec, execute
@@ -54,8 +56,17 @@ def load_specs() -> dict[int, CheckSpec]:
 
 
 def signature() -> tuple:
-    summary = Check.objects.aggregate(count=Count("id"), newest=Max("updated_at"))
-    return (summary["count"], summary["newest"])
+    """(number of checks, newest `updated_at`): any create, edit or delete changes it.
+
+    Plain SQL: this runs every second, and building the ORM aggregate each time was most of an
+    idle console's health cost.
+    """
+    connection = db.connections[Check.objects.db]
+    quote = connection.ops.quote_name
+    table, column = Check._meta.db_table, Check._meta.get_field("updated_at").column
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*), MAX({quote(column)}) FROM {quote(table)}")  # noqa: S608
+        return tuple(cursor.fetchone())
 
 
 class Scheduler:
@@ -90,6 +101,7 @@ class Scheduler:
         self._signature: tuple | None = None
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-db")
         self._wakeup = asyncio.Event()
+        self._results = asyncio.Event()  # set when results wait to be flushed
 
     async def db(self, function, *args):
         """Run ORM work on the scheduler's own database thread, never on the event loop."""
@@ -171,6 +183,7 @@ class Scheduler:
                     self.in_flight -= 1
             self.stats.completed += 1
             self.pending.append(observation)
+            self._results.set()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -189,6 +202,7 @@ class Scheduler:
             logger.exception("storing %d results failed; keeping them for the next try", len(batch))
             # Bounded: if the database is gone for long, old results are dropped, not memory.
             self.pending = (batch + self.pending)[-50_000:]
+            self._results.set()  # try again after the next flush interval
             return
         self.stats.stored += len(batch)
         if self.publish is not None:
@@ -210,6 +224,20 @@ class Scheduler:
             except Exception:
                 logger.exception("scheduler housekeeping failed")
 
+    async def _flush_results(self, stop: asyncio.Event) -> None:
+        """Flush once results arrive, after `flush_interval` to gather a batch; idle, sleep."""
+        while not stop.is_set():
+            await first_of(stop, self._results)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.flush_interval)
+            if stop.is_set():
+                return  # run() flushes what is left
+            self._results.clear()
+            try:
+                await self.flush()
+            except Exception:
+                logger.exception("scheduler housekeeping failed")
+
     async def _prune(self) -> None:
         deleted = await self.db(storage.prune)
         if any(deleted.values()):
@@ -219,24 +247,17 @@ class Scheduler:
         await self.reload(first=True)
         logger.info("scheduling %d check(s)", len(self.specs))
         helpers = [
-            asyncio.create_task(self._every(stop, self.flush_interval, self.flush)),
+            asyncio.create_task(self._flush_results(stop)),
             asyncio.create_task(self._every(stop, self.reload_interval, self.reload)),
             asyncio.create_task(self._every(stop, settings.HEALTH_PRUNE_INTERVAL_S, self._prune)),
         ]
         try:
             while not stop.is_set():
                 self.launch_due()
-                delay = self.heap[0][0] - self.clock() if self.heap else 1.0
+                # Until the next check is due, or until one is scheduled (that sets _wakeup).
+                delay = max(0.0, self.heap[0][0] - self.clock()) if self.heap else None
                 self._wakeup.clear()
-                waits = [
-                    asyncio.ensure_future(stop.wait()),
-                    asyncio.ensure_future(self._wakeup.wait()),
-                ]
-                await asyncio.wait(
-                    waits, timeout=max(0.0, min(delay, 1.0)), return_when="FIRST_COMPLETED"
-                )
-                for waiting in waits:
-                    waiting.cancel()
+                await first_of(stop, self._wakeup, timeout=delay)
         finally:
             for task in list(self.tasks):
                 task.cancel()
@@ -259,7 +280,12 @@ async def run(stop: asyncio.Event) -> None:
     """The background service (settings.CONSOLE_SERVICES): scheduler and alert worker."""
     from health import alerts, live
 
-    scheduler = Scheduler(
-        max_concurrency=settings.HEALTH_MAX_CONCURRENCY, publish=live.publish_results
-    )
-    await asyncio.gather(scheduler.run(stop), alerts.worker(stop))
+    alerts_enqueued = asyncio.Event()
+
+    async def published(observations, transitions) -> None:
+        if transitions:  # storing them enqueued their alerts: deliver now, not at the next poll
+            alerts_enqueued.set()
+        await live.publish_results(observations, transitions)
+
+    scheduler = Scheduler(max_concurrency=settings.HEALTH_MAX_CONCURRENCY, publish=published)
+    await asyncio.gather(scheduler.run(stop), alerts.worker(stop, wake=alerts_enqueued))
