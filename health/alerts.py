@@ -230,8 +230,26 @@ def _claim_due(limit: int = 50) -> list[Alert]:
     due = list(
         Alert.objects.filter(status="pending", next_attempt_at__lte=timezone.now())
         .select_related("channel")
-        .order_by("next_attempt_at")[:limit]
+        .order_by("id")[:limit]
     )
+    if not due:
+        return []
+    # Alerts of one check on one channel go out in the order they were raised: PagerDuty must
+    # see the trigger before the resolve. One waits while an older one is still undelivered
+    # (its retry not due yet, or being sent right now).
+    first_undelivered: dict[tuple, int] = {}
+    for channel_id, check_id, alert_id in (
+        Alert.objects.filter(status__in=["pending", "sending"])
+        .exclude(id__in=[alert.id for alert in due])
+        .values_list("channel_id", "check_ref_id", "id")
+    ):
+        key = (channel_id, check_id)
+        first_undelivered[key] = min(alert_id, first_undelivered.get(key, alert_id))
+    due = [
+        alert
+        for alert in due
+        if first_undelivered.get((alert.channel_id, alert.check_ref_id), alert.id) >= alert.id
+    ]
     # Claimed one by one: another worker (a second `monitor`) may race for the same rows.
     return [
         alert
@@ -247,9 +265,18 @@ def release_stuck() -> int:
 
 async def deliver_due() -> int:
     claimed = await sync_to_async(_claim_due)()
-    if claimed:
-        await asyncio.gather(*(attempt(alert) for alert in claimed))
+    in_order: dict[tuple, list[Alert]] = {}
+    for alert in claimed:  # oldest first
+        in_order.setdefault((alert.channel_id, alert.check_ref_id), []).append(alert)
+    if in_order:
+        # Different checks and channels at once; one check's alerts on a channel one by one.
+        await asyncio.gather(*(_attempt_each(alerts) for alerts in in_order.values()))
     return len(claimed)
+
+
+async def _attempt_each(alerts: list[Alert]) -> None:
+    for alert in alerts:
+        await attempt(alert)
 
 
 def seconds_to_next_attempt() -> float | None:

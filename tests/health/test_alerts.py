@@ -80,6 +80,24 @@ def test_it_triggers_and_resolves_pagerduty_with_one_dedup_key(receiver, setting
     assert trigger["payload"]["severity"] == "critical" and "payload" not in resolve
 
 
+def test_a_resolve_waits_for_the_trigger_it_follows(receiver, settings):
+    """A trigger waiting for its retry holds back the resolve raised after it."""
+    settings.HEALTH_PAGERDUTY_URL = receiver.url + "/v2/enqueue"
+    AlertChannel.objects.create(name="pd", kind="pagerduty", config={"routing_key": "R0UT1NG"})
+    check = _check(state="up")
+    _observe(check, False, "timed out")
+    trigger = Alert.objects.get(event="trigger")
+    trigger.next_attempt_at = timezone.now() + timedelta(minutes=5)  # as after a failed attempt
+    trigger.save()
+    _observe(check, True)
+
+    assert _deliver() == 0 and receiver.received == []
+
+    Alert.objects.filter(id=trigger.id).update(next_attempt_at=timezone.now())
+    assert _deliver() == 2
+    assert [body["event_action"] for _, body in receiver.received] == ["trigger", "resolve"]
+
+
 def test_it_sends_email_through_the_configured_backend():
     AlertChannel.objects.create(
         name="mail", kind="email", config={"recipients": ["dev-team@example.com"]}
