@@ -84,7 +84,7 @@ def test_it_serves_prints_a_sign_in_link_and_stops_cleanly(tmp_path):
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    assert r.status == 200 and r.headers["Server-Timing"]
+                    assert r.status == 200 and r.headers["Server-Timing"] and r.headers["Date"]
                     break
             except OSError:
                 if time.monotonic() > deadline:

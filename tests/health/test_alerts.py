@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -226,3 +227,27 @@ def test_the_alerts_page_adds_a_channel_with_validation(client, admin_user):
         "/checks/alerts/", {"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}
     )
     assert good.status_code == 302 and AlertChannel.objects.get().config["url"].endswith("/hook")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_worker_delivers_when_woken_not_at_its_next_poll(receiver):
+    """The scheduler wakes the worker after storing results that enqueued alerts."""
+    channel = await AlertChannel.objects.acreate(
+        name="hook", kind="webhook", config={"url": receiver.url + "/in"}
+    )
+    stop, wake = asyncio.Event(), asyncio.Event()
+    worker = asyncio.create_task(alerts.worker(stop, wake=wake, idle_poll_s=60))
+    try:
+        await asyncio.sleep(0.3)  # its first pass found nothing: it now sleeps for a minute
+        await Alert.objects.acreate(
+            channel=channel, check_name="api", event="trigger", state="down", message="api down"
+        )
+        wake.set()
+        for _ in range(100):
+            if receiver.received:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=5)
+    assert [body["message"] for _, body in receiver.received] == ["api down"]

@@ -12,7 +12,7 @@ from django.utils import timezone
 from ports import inventory
 from ports.models import PortEvent
 from ports.records import Listener, ProcessInfo, Snapshot
-from ports.sampler import Sampler, diff, index, prune_events
+from ports.sampler import Sampler, diff, index, live, prune_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -186,3 +186,54 @@ async def test_it_skips_the_diff_when_the_inventory_returns_the_same_records():
     assert await sampler.sample_once() == []  # same tuple: no diff, no events
     changes = await sampler.sample_once()
     assert sorted(c.kind for c in changes) == ["closed", "opened"]
+
+
+async def _run_for(sampler: Sampler, seconds: float) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(sampler.run(stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+
+
+async def test_an_idle_machine_does_not_wake_the_event_loop():
+    """Same records every poll: the polling thread keeps them, the event loop takes in one."""
+    listeners = (_listener(inode=1),)
+    sampler = Sampler(
+        take_snapshot=lambda: Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
+        interval=0.01,
+    )
+    taken_in = []
+    take_in = sampler.take_in
+
+    async def counting_take_in(snapshot):
+        taken_in.append(snapshot)
+        return await take_in(snapshot)
+
+    sampler.take_in = counting_take_in
+    await _run_for(sampler, 0.5)
+    assert len(taken_in) == 1 and sampler.samples >= 10
+    # The polls it kept still refresh the snapshot the pages read.
+    assert live.snapshot.listeners is listeners
+    assert live.snapshot.sampled_at > taken_in[0].sampled_at
+
+
+async def test_a_failed_store_is_retried_with_the_same_records():
+    listeners = (_listener(inode=1),)
+    sampler = Sampler(
+        take_snapshot=lambda: Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
+        interval=0.01,
+    )
+    attempts = []
+    take_in = sampler.take_in
+
+    async def failing_once(snapshot):
+        attempts.append(snapshot)
+        if len(attempts) == 1:
+            raise RuntimeError("database is locked")
+        return await take_in(snapshot)
+
+    sampler.take_in = failing_once
+    await _run_for(sampler, 0.5)
+    # Nothing changed on the machine, yet the records came back after the failure.
+    assert len(attempts) == 2 and sampler.current is not None and sampler.failures == 0
