@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -123,6 +124,36 @@ def test_it_finds_a_hand_off_that_no_fd_count_shows_with_a_full_scan(children, s
     snap = engine.snapshot()
     assert one(snap, "tcp", port).pids == (receiver,)
     assert engine.resolver.counters["full_scans"] == 2
+
+
+def test_the_rolling_rescan_finds_a_second_holder_and_skips_sleeping_processes(children, sockets):
+    # We keep the listener and hand a copy over; the receiver closes a spare fd for it. Nothing
+    # is left unowned and no fd count moves: only the rolling rescan can find the second holder.
+    engine = Inventory(full_rescan_every=0.3, fallback_scan_every=3600)
+    sleeper, _ports = children.bind("tcp/127.0.0.1")
+    ours, theirs = socket.socketpair()
+    try:
+        _proc, line = children.start(
+            RECEIVE_FDS, "swap", str(theirs.fileno()), pass_fds=(theirs.fileno(),)
+        )
+    finally:
+        theirs.close()
+    receiver = int(line)
+    listener_sock = sockets("tcp", "127.0.0.1")
+    port = listener_sock.getsockname()[1]
+    assert one(engine.snapshot(), "tcp", port).pids == (os.getpid(),)
+    socket.send_fds(ours, [b"x"], [listener_sock.fileno()])
+    assert ours.recv(2) == b"ok"
+    ours.close()
+
+    deadline = time.monotonic() + 5
+    while one(engine.snapshot(), "tcp", port).pids != (os.getpid(), receiver):
+        assert time.monotonic() < deadline, "the rolling rescan never found the second holder"
+        time.sleep(0.05)
+    # The sleeping child ran nothing since it was read: its fd links were not read again.
+    counters = engine.resolver.counters
+    assert counters["rolling_skips"] > 0 and counters["full_scans"] == 1
+    assert sleeper in engine.resolver._activity
 
 
 def test_it_notices_a_reused_pid(children):
