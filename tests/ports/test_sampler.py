@@ -196,44 +196,42 @@ async def _run_for(sampler: Sampler, seconds: float) -> None:
     await asyncio.wait_for(task, timeout=5)
 
 
-async def test_an_idle_machine_does_not_wake_the_event_loop():
-    """Same records every poll: the polling thread keeps them, the event loop takes in one."""
+def _idle_sampler(fail_first: bool = False) -> tuple[Sampler, tuple, list[Snapshot]]:
+    """A sampler on a machine where nothing changes: the same records every poll.
+
+    Returns it, those records, and the list of snapshots the event loop is handed (the first
+    hand-over raises, as a failing store would, when `fail_first`).
+    """
     listeners = (_listener(inode=1),)
     sampler = Sampler(
         take_snapshot=lambda: Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
         interval=0.01,
     )
-    taken_in = []
+    handed: list[Snapshot] = []
     take_in = sampler.take_in
 
-    async def counting_take_in(snapshot):
-        taken_in.append(snapshot)
-        return await take_in(snapshot)
-
-    sampler.take_in = counting_take_in
-    await _run_for(sampler, 0.5)
-    assert len(taken_in) == 1 and sampler.samples >= 10
-    # The polls it kept still refresh the snapshot the pages read.
-    assert live.snapshot.listeners is listeners
-    assert live.snapshot.sampled_at > taken_in[0].sampled_at
-
-
-async def test_a_failed_store_is_retried_with_the_same_records():
-    listeners = (_listener(inode=1),)
-    sampler = Sampler(
-        take_snapshot=lambda: Snapshot(sampled_at=time.time(), complete=True, listeners=listeners),
-        interval=0.01,
-    )
-    attempts = []
-    take_in = sampler.take_in
-
-    async def failing_once(snapshot):
-        attempts.append(snapshot)
-        if len(attempts) == 1:
+    async def recording_take_in(snapshot):
+        handed.append(snapshot)
+        if fail_first and len(handed) == 1:
             raise RuntimeError("database is locked")
         return await take_in(snapshot)
 
-    sampler.take_in = failing_once
+    sampler.take_in = recording_take_in
+    return sampler, listeners, handed
+
+
+async def test_an_idle_machine_does_not_wake_the_event_loop():
+    """Same records every poll: the polling thread keeps them, the event loop takes in one."""
+    sampler, listeners, handed = _idle_sampler()
+    await _run_for(sampler, 0.5)
+    assert len(handed) == 1 and sampler.samples >= 10
+    # The polls it kept still refresh the snapshot the pages read.
+    assert live.snapshot.listeners is listeners
+    assert live.snapshot.sampled_at > handed[0].sampled_at
+
+
+async def test_a_failed_store_is_retried_with_the_same_records():
+    sampler, _listeners, handed = _idle_sampler(fail_first=True)
     await _run_for(sampler, 0.5)
     # Nothing changed on the machine, yet the records came back after the failure.
-    assert len(attempts) == 2 and sampler.current is not None and sampler.failures == 0
+    assert len(handed) == 2 and sampler.current is not None and sampler.failures == 0
