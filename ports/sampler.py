@@ -162,11 +162,7 @@ class Sampler:
             try:
                 snapshot = self.take_snapshot()
             except Exception:
-                self.failures += 1
-                delay = min(self.interval * 2**self.failures, MAX_BACKOFF_SECONDS)
-                logger.exception(
-                    "port sample failed (%d in a row); retrying in %.1fs", self.failures, delay
-                )
+                delay = self._back_off("port sample failed")
             else:
                 delay = self.interval
                 if self._resend.is_set():  # the event loop could not store the last one
@@ -205,13 +201,7 @@ class Sampler:
                     self.failures = 0
                 await self._prune_if_due()
             except Exception:
-                self.failures += 1
-                delay = min(self.interval * 2**self.failures, MAX_BACKOFF_SECONDS)
-                logger.exception(
-                    "storing port changes failed (%d in a row); retrying in %.1fs",
-                    self.failures,
-                    delay,
-                )
+                delay = self._back_off("storing port changes failed")
                 self._resend.set()  # diffed against the state before it, nothing is lost
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
@@ -241,6 +231,13 @@ class Sampler:
             await publish(changes, await self._project_matcher())
         self._count_sample()  # completed samples: the state above is in place
         return changes
+
+    def _back_off(self, what: str) -> float:
+        """Count a failure, log it with its traceback, and return how long to wait."""
+        self.failures += 1
+        delay = min(self.interval * 2**self.failures, MAX_BACKOFF_SECONDS)
+        logger.exception("%s (%d in a row); retrying in %.1fs", what, self.failures, delay)
+        return delay
 
     def _count_sample(self) -> None:
         with self._counting:  # both the polling thread and the event loop count
