@@ -43,6 +43,7 @@ USAGE_MAX_AGE = 1.0
 
 FdSignature = tuple[int, int]  # (inode of /proc/PID/fd, open fds): changes with either
 Activity = tuple[bytes, ...]  # each thread's id and schedstat line
+_NOT_READ = object()  # _scan's `activity` when the caller has not read it (None: unreadable)
 
 # Listing /proc is skipped while /proc/loadavg says no task was created or reaped since the last
 # listing; it is listed at least this often all the same.
@@ -220,12 +221,14 @@ class SocketOwners:
 
     # -- scanning ---------------------------------------------------------------------------------
 
-    def _scan(self, pid: int, now: float, activity: Activity | None = None) -> ProcStat | None:
+    def _scan(
+        self, pid: int, now: float, activity: Activity | object | None = _NOT_READ
+    ) -> ProcStat | None:
         """Read every fd link of one process and replace what we knew of it; returns its stat."""
         self.counters["scans"] += 1
         # Take the count, the start time and the threads' run counters before listing: a change
         # during the listing then shows up next time and triggers another read, never a miss.
-        self._activity[pid] = activity if activity is not None else _activity(pid)
+        self._activity[pid] = _activity(pid) if activity is _NOT_READ else activity
         count = self._count_fds(pid)
         stat = self._read_stat(pid, now)
         self._start[pid] = stat.start_ticks if stat else -1
