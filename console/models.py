@@ -69,6 +69,9 @@ class AuditEntry(models.Model):
     target = models.CharField(max_length=255, blank=True)
     outcome = models.CharField(max_length=32)
     detail = models.JSONField(default=dict, blank=True)
+    # Refused anonymous requests are folded into one row per address, path and minute (a
+    # scanner must not be able to grow the log by a row a request); `count` says how many.
+    count = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-at"]
@@ -135,6 +138,8 @@ class SecuritySettings(models.Model):
     refresh_token_days = models.PositiveIntegerField(default=7)
     personal_token_max_days = models.PositiveIntegerField(default=90)
     allowed_networks = models.TextField(blank=True, default="")
+    # Where health checks may connect beyond loopback and this machine's own addresses (CIDRs).
+    check_networks = models.TextField(blank=True, default="")
     command_checks = models.BooleanField(default=False)
     lockout_failures = models.PositiveIntegerField(default=5)
     lockout_username_failures = models.PositiveIntegerField(default=20)

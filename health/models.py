@@ -122,6 +122,8 @@ class AlertChannel(models.Model):
     enabled = models.BooleanField(default=True)
     on_degraded = models.BooleanField(default=False)
     remind_every_s = models.PositiveIntegerField(default=0)
+    # Also told when the exposure audit finds a dangerous listener (a debugger on 0.0.0.0).
+    on_exposure = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -134,7 +136,7 @@ class AlertChannel(models.Model):
 class Alert(models.Model):
     """An outbox row: written with the state change, sent later by the alert worker."""
 
-    EVENTS = ("trigger", "recovery", "degraded", "reminder", "test")
+    EVENTS = ("trigger", "recovery", "degraded", "reminder", "test", "exposure")
     channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="alerts")
     check_ref = models.ForeignKey(
         Check, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
