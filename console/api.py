@@ -13,25 +13,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from ninja import NinjaAPI, Router, Schema, Status
 from ninja.errors import AuthenticationError
-from ninja.security import HttpBearer
 
 from console import audit, tokens
+from console.api_auth import JWTBearer
 from console.security import lockout
 from console.signals import judge_password
 from ports.actions import ActionError
-
-
-class JWTBearer(HttpBearer):
-    """Access tokens from the Authorization header only; `?token=` is never read."""
-
-    def authenticate(self, request, token: str):
-        try:
-            user, scope = tokens.authenticate_bearer(token)
-        except tokens.InvalidToken:
-            return None
-        request.user = user
-        request.token_scope = scope
-        return user
 
 
 def signed_in_or_bearer(view):

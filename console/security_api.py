@@ -9,10 +9,10 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 
 from console import audit, tokens
+from console.api_auth import Needs
 from console.models import AuditEntry, PersonalToken
-from console.security import exposures, posture, runtime_settings
-from console.security.access import require_api_role
-from console.security.roles import ADMIN
+from console.security import exposures, gate, posture, runtime_settings
+from console.security.roles import ADMIN, OPERATOR
 
 tokens_router = Router(tags=["auth"])
 router = Router(tags=["security"])
@@ -74,21 +74,23 @@ class Page(Schema):
 
 # Reading or managing tokens is for their owner, and a viewer's session cannot: a viewer who
 # could mint tokens could hand its access to a script nobody reviewed.
-@tokens_router.get("/tokens", response=PersonalTokensOut)
+@tokens_router.get("/tokens", response=PersonalTokensOut, auth=Needs(OPERATOR, "token.list"))
 def list_tokens(request, page: Query[Page]):
-    require_api_role(request, "operator", "token.list")
     records = PersonalToken.objects.filter(user=request.auth)
     chosen = records[page.offset : page.offset + page.limit]
     return {"count": records.count(), "items": [_token_payload(record) for record in chosen]}
 
 
-@tokens_router.post("/tokens", response={201: PersonalTokenCreated, 422: Invalid})
+@tokens_router.post(
+    "/tokens",
+    response={201: PersonalTokenCreated, 422: Invalid},
+    auth=Needs(OPERATOR, "token.create"),
+)
 def create_token(request, body: PersonalTokenIn):
-    require_api_role(request, "operator", "token.create")
     # A token never carries more than the request that made it.
     scope_cap = getattr(request, "token_scope", None)
     if scope_cap and scope_cap != "admin" and "admin" in body.scopes:
-        require_api_role(request, ADMIN, "token.create")
+        gate.authorize(request.auth, ADMIN, "token.create", request=request)
     record, raw = tokens.issue_personal(request.auth, body.name, body.scopes, body.expires_in_days)
     audit.record(
         "token.create",
@@ -100,9 +102,10 @@ def create_token(request, body: PersonalTokenIn):
     return Status(201, {**_token_payload(record), "token": raw})
 
 
-@tokens_router.delete("/tokens/{token_id}", response={204: None, 404: Detail})
+@tokens_router.delete(
+    "/tokens/{token_id}", response={204: None, 404: Detail}, auth=Needs(OPERATOR, "token.revoke")
+)
 def delete_token(request, token_id: int):
-    require_api_role(request, "operator", "token.revoke")
     query = PersonalToken.objects.all()
     if not posture._is_admin(request.auth) or getattr(request, "token_scope", "admin") != "admin":
         query = query.filter(user=request.auth)  # an admin may revoke anyone's
@@ -127,9 +130,8 @@ class PostureOut(Schema):
     items: list[PostureItemOut]
 
 
-@router.get("/security/posture", response=PostureOut)
+@router.get("/security/posture", response=PostureOut, auth=Needs(ADMIN, "security.posture"))
 def security_posture(request):
-    require_api_role(request, ADMIN, "security.posture")
     items = [item.as_dict() for item in posture.assess()]
     summary = {
         status: sum(1 for i in items if i["status"] == status)
@@ -164,9 +166,8 @@ class ExposureQuery(Schema):
     refresh: bool = False
 
 
-@router.get("/security/exposures", response=ExposuresOut)
+@router.get("/security/exposures", response=ExposuresOut, auth=Needs(ADMIN, "security.exposures"))
 def security_exposures(request, query: Query[ExposureQuery]):
-    require_api_role(request, ADMIN, "security.exposures")
     result = exposures.latest(refresh=query.refresh)
     return {
         "checked_at": result.checked_at,
@@ -182,6 +183,7 @@ class SettingsOut(Schema):
     refresh_token_days: int
     personal_token_max_days: int
     allowed_networks: str
+    check_networks: str
     command_checks: bool
     lockout_failures: int
     lockout_username_failures: int
@@ -194,6 +196,8 @@ class SettingsPatch(Schema):
     refresh_token_days: int | None = Field(None, ge=1, le=90)
     personal_token_max_days: int | None = Field(None, ge=1, le=365)
     allowed_networks: str | None = Field(None, max_length=4000)
+    # Where checks may connect besides this machine; see health.outbound.
+    check_networks: str | None = Field(None, max_length=4000)
     command_checks: bool | None = None
     lockout_failures: int | None = Field(None, ge=3, le=100)
     lockout_username_failures: int | None = Field(None, ge=5, le=1000)
@@ -208,15 +212,17 @@ def _settings_payload() -> dict:
     }
 
 
-@router.get("/security/settings", response=SettingsOut)
+@router.get("/security/settings", response=SettingsOut, auth=Needs(ADMIN, "security.settings"))
 def get_security_settings(request):
-    require_api_role(request, ADMIN, "security.settings")
     return _settings_payload()
 
 
-@router.patch("/security/settings", response={200: SettingsOut, 422: Invalid})
+@router.patch(
+    "/security/settings",
+    response={200: SettingsOut, 422: Invalid},
+    auth=Needs(ADMIN, "security.settings"),
+)
 def patch_security_settings(request, body: SettingsPatch):
-    require_api_role(request, ADMIN, "security.settings")
     values = body.dict(exclude_unset=True)
     try:
         _row, changes = runtime_settings.update(values)
@@ -250,6 +256,7 @@ class AuditEntryOut(Schema):
     target: str
     outcome: str
     detail: dict
+    count: int  # refusals of one anonymous address, path and minute share a row
 
 
 class AuditOut(Schema):
@@ -275,9 +282,8 @@ def filter_audit(params) -> object:
     return entries
 
 
-@router.get("/audit", response=AuditOut)
+@router.get("/audit", response=AuditOut, auth=Needs(ADMIN, "audit.read"))
 def list_audit(request, query: Query[AuditQuery]):
-    require_api_role(request, ADMIN, "audit.read")
     entries = filter_audit(query.dict())
     page = entries[query.offset : query.offset + query.limit]
     return {
@@ -292,6 +298,7 @@ def list_audit(request, query: Query[AuditQuery]):
                 "target": entry.target,
                 "outcome": entry.outcome,
                 "detail": entry.detail if isinstance(entry.detail, dict) else {},
+                "count": entry.count,
             }
             for entry in page
         ],

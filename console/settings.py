@@ -221,10 +221,22 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A sign-in link's token is in its path: no log line may hold it (console/secret_paths.py).
+    "filters": {"secret_paths": {"()": "console.secret_paths.RedactSecretPaths"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["secret_paths"],
+        }
+    },
     "root": {"handlers": ["console"], "level": envstr("CONSOLE_LOG_LEVEL", "INFO")},
     "loggers": {
-        "django.request": {"level": "ERROR"},
+        # These print request paths ("Gone: /login/link/...", uvicorn's "WebSocket /path"):
+        # redacted on the logger itself, before any handler (uvicorn has its own) sees them.
+        "django.request": {"level": "ERROR", "filters": ["secret_paths"]},
+        "django.security.csrf": {"filters": ["secret_paths"]},
+        "uvicorn.error": {"filters": ["secret_paths"]},
         "uvicorn.access": {"level": "WARNING"},
     },
 }
@@ -235,12 +247,36 @@ CONSOLE_SERVICES = [
     "ports.sampler.run",
 ]
 CONSOLE_SAMPLE_INTERVAL_MS = envint("CONSOLE_SAMPLE_INTERVAL_MS", 250)
+# How often an open websocket asks the gate again whether its session or token still holds.
+CONSOLE_WS_RECHECK_SECONDS = envint("CONSOLE_WS_RECHECK_SECONDS", 5)
 CONSOLE_EVENT_RETENTION_DAYS = envint("CONSOLE_EVENT_RETENTION_DAYS", 30)
 CONSOLE_SERVICES.append("health.scheduler.run")
 
 # Health checks (issue 4). A command check runs a program on this machine: never from the LAN
 # unless explicitly allowed.
 CONSOLE_ALLOW_COMMAND_CHECKS = envbool("CONSOLE_ALLOW_COMMAND_CHECKS", False)
+
+
+def _check_networks(name: str) -> str:
+    """CIDRs (commas or spaces) where checks may connect besides loopback and this machine;
+    a typo stops the start rather than quietly allowing something else."""
+    import ipaddress
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    text = envstr(name)
+    for part in text.replace(",", " ").split():
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {part!r} is not a network (write it like 10.0.0.0/8)"
+            ) from None
+    return text
+
+
+# Check networks on the Security page add to these (health.outbound); LAN mode adds nothing.
+CONSOLE_CHECK_NETWORKS = _check_networks("CONSOLE_CHECK_NETWORKS")
 HEALTH_RESULT_RETENTION_HOURS = envint("CONSOLE_HEALTH_RESULT_HOURS", 48)
 HEALTH_ROLLUP_RETENTION_DAYS = envint("CONSOLE_HEALTH_ROLLUP_DAYS", 90)
 HEALTH_ALERT_RETENTION_DAYS = envint("CONSOLE_HEALTH_ALERT_DAYS", 30)
@@ -267,3 +303,5 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = envstr("CONSOLE_EMAIL_FROM", "portside@localhost")
 # Security (issue 6): prunes expired token records and old sign-in failures.
 CONSOLE_SERVICES.append("console.maintenance.run")
+# Audit entries older than this many days are pruned by that hourly job (0: keep them all).
+CONSOLE_AUDIT_RETENTION_DAYS = envint("CONSOLE_AUDIT_RETENTION_DAYS", 365)

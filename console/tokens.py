@@ -20,7 +20,7 @@ import jwt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from console.models import PersonalToken, RefreshToken
@@ -105,22 +105,48 @@ def user_for(claims: dict):
 
 def authenticate_bearer(token: str) -> tuple[object, str]:
     """(user, scope) for an access token or a personal token; InvalidToken otherwise."""
+    user, claims = verify_bearer(token)
+    return user, claims.get("scope") or "read"
+
+
+def verify_bearer(token: str) -> tuple[object, dict]:
+    """(user, claims) for a live access or personal token; InvalidToken otherwise."""
     claims = _verify(token)
-    if claims.get("typ") == PERSONAL:
-        record = PersonalToken.objects.filter(jti=claims["jti"]).first()
-        if record is None or not record.active or str(record.user_id) != claims["sub"]:
-            raise InvalidToken
-        user = user_for(claims)
-        now = timezone.now()
-        if record.last_used_at is None or now - record.last_used_at > LAST_USED_GRANULARITY:
-            PersonalToken.objects.filter(pk=record.pk).update(last_used_at=now)
-        return user, claims.get("scope") or "read"
-    if claims.get("typ") != ACCESS:
+    if claims.get("typ") not in (ACCESS, PERSONAL):
         raise InvalidToken
     user = user_for(claims)
-    if not hmac.compare_digest(str(claims.get("pwd", "")), _password_stamp(user)):
+    if not still_live(claims, user):
         raise InvalidToken
-    return user, claims.get("scope") or "read"
+    if claims["typ"] == PERSONAL:
+        now = timezone.now()
+        stale = models.Q(last_used_at__isnull=True) | models.Q(
+            last_used_at__lt=now - LAST_USED_GRANULARITY
+        )
+        PersonalToken.objects.filter(stale, jti=claims["jti"]).update(last_used_at=now)
+    return user, claims
+
+
+def still_live(claims: dict, user) -> bool:
+    """Whether verified claims still grant anything: asked at sign-in and again at every action.
+
+    A websocket holds its claims for as long as it stays open, so expiry is checked here too,
+    not only by PyJWT at the handshake.
+    """
+    if claims.get("exp", 0) + min(settings.JWT_LEEWAY_SECONDS, MAX_LEEWAY_SECONDS) < time.time():
+        return False
+    if str(user.pk) != str(claims.get("sub")) or not user.is_active:
+        return False
+    if claims.get("typ") == PERSONAL:
+        record = PersonalToken.objects.filter(jti=claims["jti"]).first()
+        return record is not None and record.active and str(record.user_id) == claims["sub"]
+    if not hmac.compare_digest(str(claims.get("pwd", "")), _password_stamp(user)):
+        return False
+    # An access token dies with its refresh family: revoking a session (sign-out, a stolen
+    # refresh token) must not leave its last access token working for another 15 minutes.
+    family = claims.get("fam")
+    if family is None:
+        return False
+    return not RefreshToken.objects.filter(family=family, revoked_at__isnull=False).exists()
 
 
 def issue_pair(user, family: str | None = None) -> dict:
@@ -128,10 +154,11 @@ def issue_pair(user, family: str | None = None) -> dict:
     prefs = runtime_settings.current()
     access_seconds = prefs.access_token_minutes * 60
     scope = ROLE_SCOPE[role_of(user)]
-    access = _claims(user, ACCESS, access_seconds, scope=scope, pwd=_password_stamp(user))
-    refresh = _claims(
-        user, REFRESH, prefs.refresh_token_days * 86400, fam=family or uuid.uuid4().hex
+    family = family or uuid.uuid4().hex
+    access = _claims(
+        user, ACCESS, access_seconds, scope=scope, pwd=_password_stamp(user), fam=family
     )
+    refresh = _claims(user, REFRESH, prefs.refresh_token_days * 86400, fam=family)
     RefreshToken.objects.create(
         jti=refresh["jti"],
         family=refresh["fam"],

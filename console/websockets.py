@@ -43,8 +43,12 @@ class HostAndOriginGuard:
             allowed = allowed and _header(scope, b"authorization") is not None
         else:
             allowed = allowed and origin in expected_origins(scope)
+        reason = "foreign Host" if not domain else "Origin not this console"
+        if allowed and not await _address_allowed(client_address(scope)):
+            # The network allowlist holds for sockets as for pages: refused before any credential.
+            allowed, reason = False, "network not allowed"
         if not allowed:
-            await record_refusal(scope, "foreign Host" if not domain else "Origin not this console")
+            await record_refusal(scope, reason)
             await receive()  # the websocket.connect message
             await send({"type": "websocket.close", "code": 4403})
             return
@@ -61,7 +65,8 @@ def client_address(scope) -> str | None:
 def _record_refusal(scope, reason: str) -> None:
     from console import audit
 
-    audit.record(
+    # No credential was accepted: folded per address, path and minute like anonymous HTTP.
+    audit.record_refusal_folded(
         "ws.refused",
         target=scope.get("path", "")[:255],
         outcome="denied",
@@ -76,14 +81,22 @@ async def record_refusal(scope, reason: str) -> None:
 
 
 @database_sync_to_async
+def _address_allowed(address: str | None) -> bool:
+    from console.security import runtime_settings
+
+    return runtime_settings.address_allowed(address)
+
+
+@database_sync_to_async
 def _user_for_bearer(header: str):
+    """(user, verified claims) or (None, None)."""
     from console import tokens
 
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None, None
     try:
-        return tokens.authenticate_bearer(token.strip())
+        return tokens.verify_bearer(token.strip())
     except tokens.InvalidToken:
         return None, None
 
@@ -97,10 +110,13 @@ async def authenticate(scope, *, allow_bearer: bool) -> tuple[object | None, str
     """
     header = _header(scope, b"authorization")
     if header is not None:
-        found = await _user_for_bearer(header) if allow_bearer else (None, None)
-        if found[0] is None:
+        user, claims = await _user_for_bearer(header) if allow_bearer else (None, None)
+        if user is None:
             await record_refusal(scope, "bad or unaccepted bearer token")
-        return found
+            return None, None
+        # Kept for the gate: every later message asks again whether this token still holds.
+        scope["portside_token_claims"] = claims
+        return user, claims.get("scope") or "read"
     user = scope.get("user")
     if scope.get("origin_verified") and user is not None and user.is_authenticated:
         return user, None
@@ -108,13 +124,60 @@ async def authenticate(scope, *, allow_bearer: bool) -> tuple[object | None, str
     return None, None
 
 
-async def permits(scope, user, token_scope: str | None, role: str, action: str) -> bool:
-    """The role check of pages and the API (console.security.access), for a socket's action."""
-    from console.security.access import socket_permits
+def actor_for(scope, user, token_scope: str | None):
+    """The gate's Actor for a socket: its token's claims, or its session, and its address."""
+    from console.security import gate
 
-    return await database_sync_to_async(socket_permits)(
-        user, token_scope, role, action, address=client_address(scope)
+    claims = scope.get("portside_token_claims")
+    session = scope.get("session")
+    return gate.Actor(
+        user=user,
+        scope=token_scope,
+        via=gate.WEBSOCKET,
+        address=client_address(scope),
+        token=claims,
+        session_key=None if claims is not None else getattr(session, "session_key", None),
     )
+
+
+async def refused(scope, user, token_scope: str | None, role: str, action: str) -> str | None:
+    """The gate, asked again for each action message: user active, token or session live,
+    address allowed, role and scope. The reason (after auditing it), or None when allowed."""
+    from django.core.exceptions import PermissionDenied
+
+    from console.security import gate
+
+    def decide() -> str | None:
+        try:
+            gate.authorize(actor_for(scope, user, token_scope), role, action)
+        except PermissionDenied as error:
+            return str(error)
+        return None
+
+    return await database_sync_to_async(decide)()
+
+
+async def still_allowed(scope, user, token_scope: str | None) -> str | None:
+    """Why an open socket must close now (session ended, token expired or revoked, user
+    deactivated, address no longer allowed), or None."""
+    from console.security import gate
+    from console.security.roles import VIEWER
+
+    return await database_sync_to_async(gate.refusal)(actor_for(scope, user, token_scope), VIEWER)
+
+
+async def watch_rights(consumer, user, token_scope: str | None, close_code: int = 4401) -> None:
+    """Close `consumer` once its rights lapse: a socket must not outlive a sign-out, a revoked
+    or expired token, or a deactivated user. Runs as a task for as long as the socket is open."""
+    import asyncio
+
+    from django.conf import settings
+
+    while True:
+        await asyncio.sleep(max(0.1, settings.CONSOLE_WS_RECHECK_SECONDS))
+        if await still_allowed(consumer.scope, user, token_scope) is not None:
+            await consumer.close(code=close_code)
+            return
 
 
 def websocket_application():

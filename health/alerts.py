@@ -20,7 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from console.runtime import first_of
-from health import states
+from health import secrets, states
 from health.models import Alert, AlertAttempt, AlertChannel, Check
 
 logger = logging.getLogger("health.alerts")
@@ -143,7 +143,11 @@ async def _post(url: str, body: dict, headers: dict | None = None) -> int:
 
 async def deliver(alert: Alert, channel: AlertChannel) -> int | None:
     """Send one alert through its channel; raises DeliveryFailed. Returns the HTTP status."""
-    config = channel.config
+    try:
+        # ${VAR} placeholders are stored; their values exist only for this one delivery.
+        config = secrets.resolved_fields(channel.config, secrets.CHANNEL_SECRETS)
+    except ValueError as error:
+        raise DeliveryFailed(f"configuration: {error}") from None
     if channel.kind == "webhook":
         return await _post(config["url"], payload_for(alert), config.get("headers"))
     if channel.kind == "slack":
@@ -155,7 +159,8 @@ async def deliver(alert: Alert, channel: AlertChannel) -> int | None:
             body["channel"] = config["channel"]
         return await _post(config["webhook_url"], body)
     if channel.kind == "pagerduty":
-        return await _post(config.get("events_url") or settings.HEALTH_PAGERDUTY_URL, _pd(alert))
+        url = config.get("events_url") or settings.HEALTH_PAGERDUTY_URL
+        return await _post(url, _pd(alert, config))
     if channel.kind == "email":
         subject = f"[Portside] {alert.message}"[:150]
         try:
@@ -174,10 +179,10 @@ async def deliver(alert: Alert, channel: AlertChannel) -> int | None:
     raise DeliveryFailed(f"unknown channel kind {channel.kind!r}")
 
 
-def _pd(alert: Alert) -> dict:
+def _pd(alert: Alert, config: dict) -> dict:
     action = "resolve" if alert.event == "recovery" else "trigger"
     body = {
-        "routing_key": alert.channel.config.get("routing_key", ""),
+        "routing_key": config.get("routing_key", ""),
         "event_action": action,
         # One incident per check: trigger and resolve meet on the same key.
         "dedup_key": f"portside-check-{alert.check_ref_id or 'test'}",

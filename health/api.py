@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Path, Query, Router, Schema, Status
 
-from console.security.roles import ADMIN, OPERATOR, has_role
+from console import safe_yaml
+from console.api_auth import Needs
+from console.security import gate
+from console.security.roles import ADMIN, OPERATOR
 from health import config, operations, storage
 from health.models import Alert, AlertChannel, Check, Result
 from health.presenters import check_payload, redact_channel_config
@@ -118,8 +120,13 @@ def _one(check_id: int) -> Check:
     return get_object_or_404(Check, id=check_id)
 
 
-def _out(check: Check) -> dict:
-    return check_payload(check, storage.uptime([check.id])[check.id])
+def _reveal(request) -> bool:
+    """Secrets (passwords, header values, DSNs) are for admins' eyes only."""
+    return gate.allows(request.auth, ADMIN, scope=_scope(request), request=request)
+
+
+def _out(request, check: Check) -> dict:
+    return check_payload(check, storage.uptime([check.id])[check.id], _reveal(request))
 
 
 @router.get("/checks", response=ChecksOut)
@@ -132,58 +139,78 @@ def list_checks(request, filters: Query[CheckFilters]):
     count = checks.count()
     page = list(checks[filters.offset : filters.offset + filters.limit])
     figures = storage.uptime([check.id for check in page])
-    return {"items": [check_payload(check, figures[check.id]) for check in page], "count": count}
+    reveal = _reveal(request)
+    items = [check_payload(check, figures[check.id], reveal) for check in page]
+    return {"items": items, "count": count}
 
 
-@router.post("/checks", response={201: CheckOut})
+@router.post("/checks", response={201: CheckOut}, auth=Needs(OPERATOR, "check.create"))
 def create_check(request, body: CheckIn):
     check = operations.create_check(
         request.auth, body.dict(), scope=_scope(request), request=request
     )
-    return Status(201, _out(check))
+    return Status(201, _out(request, check))
 
 
 @router.get("/checks/{check_id}", response={200: CheckOut, 404: Detail})
 def get_check(request, check_id: int = CheckId):
-    return _out(_one(check_id))
+    return _out(request, _one(check_id))
 
 
-@router.patch("/checks/{check_id}", response={200: CheckOut, 404: Detail})
+@router.patch(
+    "/checks/{check_id}",
+    response={200: CheckOut, 404: Detail},
+    auth=Needs(OPERATOR, "check.update"),
+)
 def update_check(request, body: CheckPatch, check_id: int = CheckId):
     changes = body.dict(exclude_unset=True)
     check = operations.update_check(
         request.auth, _one(check_id), changes, scope=_scope(request), request=request
     )
-    return _out(check)
+    return _out(request, check)
 
 
-@router.delete("/checks/{check_id}", response={204: None, 404: Detail})
+@router.delete(
+    "/checks/{check_id}", response={204: None, 404: Detail}, auth=Needs(OPERATOR, "check.delete")
+)
 def delete_check(request, check_id: int = CheckId):
     operations.delete_check(request.auth, _one(check_id), scope=_scope(request), request=request)
     return Status(204, None)
 
 
-@router.post("/checks/{check_id}/run", response={200: CheckOut, 404: Detail})
+@router.post(
+    "/checks/{check_id}/run",
+    response={200: CheckOut, 404: Detail},
+    auth=Needs(OPERATOR, "check.run"),
+)
 def run_check(request, check_id: int = CheckId):
     check = _one(check_id)
     operations.run_check(request.auth, check, scope=_scope(request), request=request)
-    return _out(check)
+    return _out(request, check)
 
 
-@router.post("/checks/{check_id}/pause", response={200: CheckOut, 404: Detail})
+@router.post(
+    "/checks/{check_id}/pause",
+    response={200: CheckOut, 404: Detail},
+    auth=Needs(OPERATOR, "check.pause"),
+)
 def pause_check(request, check_id: int = CheckId):
     check = operations.pause_check(
         request.auth, _one(check_id), scope=_scope(request), request=request
     )
-    return _out(check)
+    return _out(request, check)
 
 
-@router.post("/checks/{check_id}/resume", response={200: CheckOut, 404: Detail})
+@router.post(
+    "/checks/{check_id}/resume",
+    response={200: CheckOut, 404: Detail},
+    auth=Needs(OPERATOR, "check.resume"),
+)
 def resume_check(request, check_id: int = CheckId):
     check = operations.resume_check(
         request.auth, _one(check_id), scope=_scope(request), request=request
     )
-    return _out(check)
+    return _out(request, check)
 
 
 @router.get("/checks/{check_id}/results", response={200: ResultsOut, 404: Detail})
@@ -214,19 +241,21 @@ class ImportOut(Schema):
     channels: list[str]
 
 
-@router.get("/health/export", response={200: None})
+@router.get("/health/export", response={200: None}, auth=Needs(OPERATOR, "health.export"))
 def export_config(request):
-    # The file carries webhook URLs and passwords: operators and admins only.
-    if not has_role(request.auth, OPERATOR, _scope(request)):
-        raise PermissionDenied("exporting needs the operator role (the file holds secrets)")
-    response = HttpResponse(config.export_yaml(), content_type="application/yaml")
+    # Operators get secrets redacted, admins as stored; the export is audited either way.
+    text = config.export_for(request.auth, scope=_scope(request), request=request)
+    response = HttpResponse(text, content_type="application/yaml")
     response["Content-Disposition"] = 'attachment; filename="healthcheck.yml"'
+    # It can hold credentials: no browser or proxy cache keeps a copy.
+    response["Cache-Control"] = "no-store"
     return response
 
 
 @router.post(
     "/health/import",
     response={200: ImportOut, 413: Detail, 415: Detail, 422: InvalidDetail},
+    auth=Needs(OPERATOR, "health.import"),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -248,10 +277,15 @@ def import_config(request, replace: bool = False):
         upload = request.FILES.get("file")
         if upload is None:
             return Status(422, {"detail": "file: the form has no 'file' field"})
-        if upload.size > config.max_bytes():
-            return Status(413, {"detail": f"file: larger than {config.max_bytes()} bytes"})
+        if too_large := safe_yaml.size_refusal(upload.size, config.max_bytes()):
+            return Status(413, {"detail": f"file: {too_large}"})
         raw = upload.read()
     elif content_type in {"application/yaml", "application/x-yaml", "text/yaml", "text/plain"}:
+        # Content-Length first: a huge body is refused before it is read into memory.
+        if too_large := safe_yaml.size_refusal(
+            safe_yaml.declared_size(request.META.get("CONTENT_LENGTH")), config.max_bytes()
+        ) or safe_yaml.size_refusal(len(request.body), config.max_bytes()):
+            return Status(413, {"detail": str(too_large)})
         raw = request.body
     else:
         return Status(415, {"detail": "send application/yaml or a multipart 'file' field"})
@@ -326,7 +360,7 @@ class AlertsOut(Schema):
 
 
 def _channel_out(request, channel: AlertChannel) -> dict:
-    admin = has_role(request.auth, ADMIN, _scope(request))
+    admin = _reveal(request)
     return {
         "id": channel.id,
         "name": channel.name,
@@ -372,7 +406,9 @@ def list_channels(request, page: Query[Page]):
     return {"items": [_channel_out(request, c) for c in chosen], "count": channels.count()}
 
 
-@router.post("/alerts/channels", response={201: ChannelOut})
+@router.post(
+    "/alerts/channels", response={201: ChannelOut}, auth=Needs(ADMIN, "alert_channel.create")
+)
 def create_channel(request, body: ChannelIn):
     channel = operations.create_channel(
         request.auth, body.dict(), scope=_scope(request), request=request
@@ -380,7 +416,11 @@ def create_channel(request, body: ChannelIn):
     return Status(201, _channel_out(request, channel))
 
 
-@router.patch("/alerts/channels/{channel_id}", response={200: ChannelOut, 404: Detail})
+@router.patch(
+    "/alerts/channels/{channel_id}",
+    response={200: ChannelOut, 404: Detail},
+    auth=Needs(ADMIN, "alert_channel.update"),
+)
 def update_channel(request, body: ChannelPatch, channel_id: int = ChannelId):
     channel = operations.update_channel(
         request.auth,
@@ -392,7 +432,11 @@ def update_channel(request, body: ChannelPatch, channel_id: int = ChannelId):
     return _channel_out(request, channel)
 
 
-@router.delete("/alerts/channels/{channel_id}", response={204: None, 404: Detail})
+@router.delete(
+    "/alerts/channels/{channel_id}",
+    response={204: None, 404: Detail},
+    auth=Needs(ADMIN, "alert_channel.delete"),
+)
 def delete_channel(request, channel_id: int = ChannelId):
     operations.delete_channel(
         request.auth,
@@ -403,7 +447,11 @@ def delete_channel(request, channel_id: int = ChannelId):
     return Status(204, None)
 
 
-@router.post("/alerts/channels/{channel_id}/test", response={200: AlertOut, 404: Detail})
+@router.post(
+    "/alerts/channels/{channel_id}/test",
+    response={200: AlertOut, 404: Detail},
+    auth=Needs(ADMIN, "alert_channel.test"),
+)
 def test_channel(request, channel_id: int = ChannelId):
     alert = operations.send_test_alert(
         request.auth,

@@ -10,8 +10,8 @@
     alerts:
       slack: {webhook_url: "${SLACK_WEBHOOK}", channel: "#dev-alerts"}
 
-Only `yaml.safe_load` builds objects; `yaml.compose` (nodes, no objects) supplies line numbers.
-Anchors and aliases are refused so a small file cannot expand into a huge one.
+`console.safe_yaml` reads the file once (data and lines): anchors, aliases, deep nesting, `.inf`
+and `.nan` are refused while parsing, so a small file cannot cost the console anything.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ import yaml
 from django.conf import settings
 from django.db import transaction
 
-from console import audit
-from health import operations, specs
+from console import audit, safe_yaml
+from console.security import gate
+from console.security.roles import ADMIN, OPERATOR
+from health import operations, secrets, specs
 from health.models import AlertChannel, Check
 
 DEFAULT_INTERVAL = "30s"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 COMMON_KEYS = {
     "type",
     "name",
@@ -58,7 +59,7 @@ TYPE_KEYS = {
     },
     "tcp": {"host", "port", "send", "expect"},
     "redis": {"host", "port", "username", "password"},
-    "query": {"query", "database", "dsn"},
+    "query": {"query", "database", "dsn", "expect"},
     "command": {"argv", "command", "expect_exit", "expect_output"},
     "ping": {"command", "expected"},
     "response_time": set(),
@@ -92,43 +93,12 @@ class Plan:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def _lines(text: str) -> dict[tuple, int]:
-    """Every path in the document -> its 1-based line, from the node tree."""
-    found: dict[tuple, int] = {}
-
-    def walk(node, path: tuple) -> None:
-        found[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                walk(value, (*path, key.value))
-                found.setdefault((*path, key.value), key.start_mark.line + 1)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                walk(item, (*path, index))
-
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if root is not None:
-        walk(root, ())
-    return found
-
-
 def load(raw: bytes | str) -> tuple[object, dict[tuple, int]]:
-    if len(raw) > max_bytes():
-        raise ConfigError(None, f"the file is larger than {max_bytes()} bytes")
+    """The file's data and every path's line, parsed once by the loader both importers share."""
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    except UnicodeDecodeError as error:
-        raise ConfigError(None, "the file is not UTF-8") from error
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent):
-                raise ConfigError(event.start_mark.line + 1, "anchors and aliases are not allowed")
-        data = yaml.safe_load(text)
-        lines = _lines(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(mark.line + 1 if mark else None, f"not valid YAML: {problem}") from None
+        data, lines, _key_lines = safe_yaml.load(raw, max_bytes=max_bytes())
+    except safe_yaml.YamlRefused as error:
+        raise ConfigError(error.line, error.message) from None
     return data, lines
 
 
@@ -144,24 +114,6 @@ def duration(value, line: int | None, what: str, unit: str = "s") -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or unit]
 
 
-def _expand(value, path: tuple, lines: dict, environ) -> object:
-    """${VAR} from the environment, in every string; an unset variable is an error."""
-    if isinstance(value, str):
-
-        def substitute(match: re.Match) -> str:
-            name = match.group(1)
-            if name not in environ:
-                raise ConfigError(_line(lines, path), f"environment variable {name} is not set")
-            return environ[name]
-
-        return _ENV.sub(substitute, value)
-    if isinstance(value, dict):
-        return {k: _expand(v, (*path, k), lines, environ) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, (*path, i), lines, environ) for i, v in enumerate(value)]
-    return value
-
-
 def _line(lines: dict, path: tuple) -> int | None:
     while path:
         if path in lines:
@@ -170,9 +122,34 @@ def _line(lines: dict, path: tuple) -> int | None:
     return lines.get(())
 
 
-def parse(raw: bytes | str, environ=None) -> Plan:
+# Keys whose values are secrets, where a `${VAR}` placeholder may stand (headers: each value).
+PLACEHOLDER_KEYS = {"url", "endpoint", "headers", "send", "password", "dsn", "webhook_url"}
+PLACEHOLDER_KEYS |= {"events_url", "routing_key", "service_key"}
+
+
+def _refuse_stray_placeholders(value, path: tuple, lines) -> None:
+    """`${...}` anywhere but a secret field is refused: a name or a host is shown to viewers."""
+    if isinstance(value, str):
+        secret = any(str(part) in PLACEHOLDER_KEYS for part in path[-2:])
+        if "${" in value and not secret:
+            raise ConfigError(
+                _line(lines, path),
+                f"{'.'.join(map(str, path))}: ${{...}} is only expanded in secret fields "
+                "(passwords, keys, header values, DSNs, webhook URLs)",
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_stray_placeholders(item, (*path, key), lines)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_stray_placeholders(item, (*path, index), lines)
+
+
+def parse(raw: bytes | str) -> Plan:
+    """The checks and channels of a file, validated; `${VAR}` placeholders are left in place
+    (whether they may be stored is the importer's right, decided in `import_yaml`)."""
     data, lines = load(raw)
-    environ = os.environ if environ is None else environ
+    _refuse_stray_placeholders(data, (), lines)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -183,7 +160,6 @@ def parse(raw: bytes | str, environ=None) -> Plan:
     if unknown:
         key = sorted(map(str, unknown))[0]
         raise ConfigError(_line(lines, (key,)), f"unknown top-level key {key!r}")
-    data = _expand(data, (), lines, environ)
     plan = Plan()
     names: set[str] = set()
     services = data.get("services") or {}
@@ -376,8 +352,16 @@ def _channel(name: str, body, path: tuple, lines) -> dict:
 
 
 def import_yaml(raw, user, *, scope=None, request=None, replace: bool = False, environ=None):
-    """Create or update every check and channel of the file, or nothing at all."""
-    plan = parse(raw, environ)
+    """Create or update every check and channel of the file, or nothing at all.
+
+    Only an admin's import may store `${VAR}` placeholders (in secret fields, for variables of
+    the allowed prefix, set in `environ`); they are stored as written and resolved at use.
+    """
+    # The least right an import needs, decided before the file is read at all.
+    gate.authorize(user, OPERATOR, "health.import", scope=scope, request=request)
+    plan = parse(raw)
+    admin = gate.allows(user, ADMIN, scope=scope, request=request)
+    env = (os.environ if environ is None else environ) if admin else None
     summary: dict[str, list[str]] = {"created": [], "updated": [], "removed": [], "channels": []}
     try:
         with transaction.atomic():
@@ -385,11 +369,18 @@ def import_yaml(raw, user, *, scope=None, request=None, replace: bool = False, e
                 existing = Check.objects.filter(name=definition["name"]).first()
                 try:
                     if existing is None:
-                        operations.create_check(user, definition, scope=scope, request=request)
+                        operations.create_check(
+                            user, definition, scope=scope, request=request, placeholder_env=env
+                        )
                         summary["created"].append(definition["name"])
                     else:
                         operations.update_check(
-                            user, existing, definition, scope=scope, request=request
+                            user,
+                            existing,
+                            definition,
+                            scope=scope,
+                            request=request,
+                            placeholder_env=env,
                         )
                         summary["updated"].append(definition["name"])
                 except specs.InvalidCheck as error:
@@ -399,14 +390,24 @@ def import_yaml(raw, user, *, scope=None, request=None, replace: bool = False, e
                 for check in Check.objects.exclude(name__in=keep):
                     operations.delete_check(user, check, scope=scope, request=request)
                     summary["removed"].append(check.name)
-            for _line_no, definition in plan.channels:
+            for line, definition in plan.channels:
                 channel = AlertChannel.objects.filter(name=definition["name"]).first()
-                if channel is None:
-                    operations.create_channel(user, definition, scope=scope, request=request)
-                else:
-                    operations.update_channel(
-                        user, channel, definition, scope=scope, request=request
-                    )
+                try:
+                    if channel is None:
+                        operations.create_channel(
+                            user, definition, scope=scope, request=request, placeholder_env=env
+                        )
+                    else:
+                        operations.update_channel(
+                            user,
+                            channel,
+                            definition,
+                            scope=scope,
+                            request=request,
+                            placeholder_env=env,
+                        )
+                except specs.InvalidCheck as error:
+                    raise ConfigError(line, f"alerts.{definition['name']}: {error}") from None
                 summary["channels"].append(definition["name"])
     except ConfigError as error:
         audit.record(
@@ -432,8 +433,8 @@ def _seconds(value: float) -> str:
     return f"{int(value)}s" if value == int(value) else f"{round(value * 1000)}ms"
 
 
-def check_entry(check: Check) -> dict:
-    target = check.target
+def check_entry(check: Check, reveal: bool = True) -> dict:
+    target = check.target if reveal else secrets.redact_target(check.type, check.target)
     entry: dict = {"type": check.type, "name": check.name}
     if check.type == "http":
         entry["method"] = target.get("method", "GET")
@@ -467,20 +468,22 @@ def check_entry(check: Check) -> dict:
     return entry
 
 
-def export_data() -> dict:
+def export_data(reveal: bool = False) -> dict:
+    """The whole configuration; secrets as stored (values or placeholders) only if `reveal`."""
     services: dict[str, dict] = {}
     loose: list[dict] = []
     for check in Check.objects.order_by("service", "name"):
+        entry = check_entry(check, reveal)
         if check.service:
-            services.setdefault(check.service, {"checks": []})["checks"].append(check_entry(check))
+            services.setdefault(check.service, {"checks": []})["checks"].append(entry)
         else:
-            loose.append(check_entry(check))
+            loose.append(entry)
     data: dict = {"services": services}
     if loose:
         data["checks"] = loose
     channels = {}
     for channel in AlertChannel.objects.order_by("name"):
-        body = dict(channel.config)
+        body = dict(channel.config if reveal else secrets.redact_channel_config(channel.config))
         if channel.name != channel.kind:
             body = {"kind": channel.kind, **body}
         if channel.kind == "pagerduty" and "routing_key" in body:
@@ -497,7 +500,29 @@ def export_data() -> dict:
     return data
 
 
-def export_yaml() -> str:
-    return "# Portside health checks: `manage.py health import healthcheck.yml`\n" + yaml.safe_dump(
-        export_data(), sort_keys=False, allow_unicode=True, default_flow_style=False
+def export_yaml(reveal: bool = False) -> str:
+    note = "" if reveal else "# Secrets are shown as *** (only an admin's export carries them).\n"
+    return (
+        "# Portside health checks: `manage.py health import healthcheck.yml`\n"
+        + note
+        + yaml.safe_dump(
+            export_data(reveal), sort_keys=False, allow_unicode=True, default_flow_style=False
+        )
     )
+
+
+def export_for(user, *, scope=None, request=None) -> str:
+    """The export a user may have: operators get secrets redacted, admins get them as stored.
+
+    Audited, since the file can carry every credential the checks use.
+    """
+    gate.authorize(user, OPERATOR, "health.export", scope=scope, request=request)
+    reveal = gate.allows(user, ADMIN, scope=scope, request=request)
+    audit.record(
+        "health.export",
+        request=request,
+        user=user,
+        target="healthcheck.yml",
+        secrets="included" if reveal else "redacted",
+    )
+    return export_yaml(reveal)

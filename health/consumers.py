@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from console.websockets import authenticate
+from console.websockets import authenticate, watch_rights
 
 GROUP = "health.page"
 NOT_AUTHENTICATED = 4401
@@ -24,9 +26,12 @@ class HealthPageConsumer(AsyncWebsocketConsumer):
         local_viewers += 1
         self.joined = True
         await self.accept()
+        self.watcher = asyncio.create_task(watch_rights(self, self.user, None, NOT_AUTHENTICATED))
 
     async def disconnect(self, code: int) -> None:
         global local_viewers
+        if watcher := getattr(self, "watcher", None):
+            watcher.cancel()
         if getattr(self, "joined", False):
             local_viewers -= 1
             await self.channel_layer.group_discard(GROUP, self.channel_name)

@@ -9,12 +9,13 @@ from django import forms
 
 from health import specs
 from health.models import CHANNEL_KINDS, CHECK_TYPES, Check
+from health.secrets import redact_target
 
 TYPE_LABELS = {
     "http": "HTTP(S) request",
     "tcp": "TCP connect",
     "redis": "Redis PING",
-    "query": "Database query",
+    "query": "Database query (admins)",
     "command": "Command (admins)",
 }
 # Which form field shows an error about which part of the definition.
@@ -32,7 +33,7 @@ FIELD_FOR = {
     "target.expect": "expect",
     "target.password": "password",
     "target.username": None,
-    "target.database": "database",
+    "target.database": "dsn",
     "target.dsn": "dsn",
     "target.query": "query",
     "target.argv": "argv",
@@ -84,15 +85,21 @@ class CheckForm(forms.Form):
         widget=forms.PasswordInput(render_value=False),
         help_text="Redis AUTH; left empty keeps the stored one",
     )
-    # query
-    database = forms.CharField(label="Django database alias", required=False, max_length=100)
+    # query (admins): a DSN, never the console's own database
     dsn = forms.CharField(
-        label="or DSN",
+        label="DSN",
         required=False,
         max_length=2000,
-        help_text="postgresql://user@127.0.0.1:5432/db or sqlite:////path",
+        help_text="postgresql://user@127.0.0.1:5432/db, mysql://user@127.0.0.1/db or "
+        "sqlite:////path; run read-only",
     )
     query = forms.CharField(required=False, initial="SELECT 1", max_length=2000)
+    query_expect = forms.CharField(
+        label="First value equals",
+        required=False,
+        max_length=500,
+        help_text="optional; results say only whether it matched, never the rows",
+    )
     # command
     argv = forms.CharField(
         label="Command",
@@ -103,10 +110,11 @@ class CheckForm(forms.Form):
     expect_exit = forms.IntegerField(label="Expected exit code", required=False, initial=0)
     expect_output = forms.CharField(label="Output contains", required=False, max_length=500)
 
-    def __init__(self, *args, instance: Check | None = None, **kwargs):
+    def __init__(self, *args, instance: Check | None = None, reveal: bool = False, **kwargs):
         self.instance = instance
         if instance is not None and "initial" not in kwargs:
-            kwargs["initial"] = initial_from(instance)
+            # Secrets are shown to admins only; a redacted value posted back keeps the stored one.
+            kwargs["initial"] = initial_from(instance, reveal)
         super().__init__(*args, **kwargs)
 
     def clean(self):
@@ -161,7 +169,7 @@ class CheckForm(forms.Form):
                 target["password"] = password
             return target
         if kind == "query":
-            return {"database": data["database"], "dsn": data["dsn"], "query": data["query"]}
+            return {"dsn": data["dsn"], "query": data["query"], "expect": data["query_expect"]}
         try:
             argv = shlex.split(data["argv"] or "")
         except ValueError as error:
@@ -173,8 +181,8 @@ class CheckForm(forms.Form):
         }
 
 
-def initial_from(check: Check) -> dict:
-    target = check.target
+def initial_from(check: Check, reveal: bool = False) -> dict:
+    target = check.target if reveal else redact_target(check.type, check.target)
     initial = {
         field: getattr(check, field)
         for field in (
@@ -196,6 +204,9 @@ def initial_from(check: Check) -> dict:
         initial["headers"] = "\n".join(f"{k}: {v}" for k, v in target.get("headers", {}).items())
     if check.type == "command":
         initial["argv"] = shlex.join(target.get("argv", []))
+    if check.type == "query":
+        initial["query_expect"] = target.get("expect", "")
+        initial.pop("expect", None)
     return initial
 
 

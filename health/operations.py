@@ -7,13 +7,13 @@ The pages, the API, the command line and the YAML import all call these, so a ru
 from __future__ import annotations
 
 from asgiref.sync import async_to_sync
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from console import audit
-from console.security.roles import ADMIN, OPERATOR, has_role
-from health import alerts, specs, states, storage
+from console.security import gate
+from console.security.roles import ADMIN, OPERATOR
+from health import alerts, secrets, specs, states, storage
 from health.models import CHANNEL_KINDS, AlertChannel, Check, StateChange
 from health.runner import CheckSpec, execute
 
@@ -31,23 +31,53 @@ CHECK_FIELDS = (
 )
 
 
-def _require(user, role: str, scope: str | None, action: str, target: str, request) -> None:
-    if not has_role(user, role, scope):
-        audit.record(
-            action, request=request, user=user, target=target, outcome="forbidden", needed=role
-        )
-        raise PermissionDenied(f"this needs the {role} role")
+# Checks that execute code or SQL on this machine are an admin's (DESIGN.md, trust boundaries):
+# creating, editing, running, pausing, resuming and deleting them alike.
+ADMIN_TYPES = frozenset({"command", "query"})
 
 
-def _check_role(user, definition: dict, scope, action: str, request) -> None:
-    """Operators manage checks; a command check (it runs a program) is for admins only."""
-    needed = ADMIN if definition.get("type") == "command" else OPERATOR
-    _require(user, needed, scope, action, definition.get("name", ""), request)
-    if definition.get("type") == "command" and not specs.command_checks_allowed():
-        raise specs.InvalidCheck(
-            "type",
-            "command checks are off in LAN mode (CONSOLE_ALLOW_COMMAND_CHECKS=1 allows them)",
+def role_for(kind: str) -> str:
+    return ADMIN if kind in ADMIN_TYPES else OPERATOR
+
+
+def _require(who, role: str, scope, action: str, target: str, request):
+    return gate.authorize(who, role, action, target=target, scope=scope, request=request)
+
+
+def _check_role(who, kinds, scope, action: str, name: str, request):
+    """The gate for a check of these types (an edit that changes the type names both)."""
+    needed = ADMIN if any(kind in ADMIN_TYPES for kind in kinds) else OPERATOR
+    actor = _require(who, needed, scope, action, name, request)
+    if "command" in kinds and not specs.command_checks_allowed():
+        raise specs.InvalidCheck("type", specs.COMMAND_CHECKS_OFF)
+    return actor
+
+
+def _placeholders(kind: str, target: dict, stored: dict | None, env) -> None:
+    """`${VAR}` only in secret fields of an admin's import; an unchanged stored one is kept.
+
+    `env` is the environment an admin's import may name variables of; None everywhere else.
+    """
+
+    def unchanged(path: str, value: str) -> bool:
+        if stored is None:
+            return False
+        node: object = {"target": stored}
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node == value
+
+    try:
+        secrets.check_placeholders(
+            {"target": target},
+            root="target",
+            secret_fields=secrets.CHECK_SECRETS.get(kind, ()),
+            admin_import=env is not None,
+            environ=env,
+            unchanged=unchanged,
         )
+    except secrets.PlaceholderError as error:
+        raise specs.InvalidCheck(error.field, error.message) from None
 
 
 def _unique_name(name: str, exclude: int | None = None) -> None:
@@ -55,9 +85,10 @@ def _unique_name(name: str, exclude: int | None = None) -> None:
         raise specs.InvalidCheck("name", f"a check named {name!r} already exists")
 
 
-def create_check(user, data: dict, *, scope=None, request=None) -> Check:
+def create_check(user, data: dict, *, scope=None, request=None, placeholder_env=None) -> Check:
+    _check_role(user, [data.get("type")], scope, "check.create", str(data.get("name", "")), request)
     definition = specs.validate(data)
-    _check_role(user, definition, scope, "check.create", request)
+    _placeholders(definition["type"], definition["target"], None, placeholder_env)
     _unique_name(definition["name"])
     try:
         check = Check.objects.create(
@@ -71,28 +102,26 @@ def create_check(user, data: dict, *, scope=None, request=None) -> Check:
     return check
 
 
-def update_check(user, check: Check, changes: dict, *, scope=None, request=None) -> Check:
+def update_check(
+    user, check: Check, changes: dict, *, scope=None, request=None, placeholder_env=None
+) -> Check:
+    kind = changes.get("type") or check.type
+    # Before anything is parsed: touching a query or command check, or making one, is an admin's.
+    _check_role(user, {check.type, kind}, scope, "check.update", check.name, request)
     current = {field: getattr(check, field) for field in CHECK_FIELDS}
     current["enabled"] = check.enabled
     if "target" in changes and changes["target"] is not None:
         # A partial target (PATCH {"target": {"url": ...}}) keeps the other target fields.
-        same_type = changes.get("type", check.type) == check.type
+        same_type = kind == check.type
         base = dict(check.target) if same_type else {}
         incoming = dict(changes["target"])
-        # A redacted value sent back unchanged ("***" from a GET) keeps the stored secret.
-        if incoming.get("password") == "***":
-            incoming.pop("password")
-        if isinstance(incoming.get("headers"), dict):
-            old_headers = base.get("headers") or {}
-            incoming["headers"] = {
-                name: old_headers.get(name, value) if value == "***" else value
-                for name, value in incoming["headers"].items()
-            }
+        if same_type:
+            # A redacted value sent back unchanged ("***" from a GET) keeps the stored secret.
+            incoming = secrets.keep_unchanged_secrets(kind, base, incoming)
         changes = {**changes, "target": {**base, **incoming}}
     definition = specs.validate({**current, **{k: v for k, v in changes.items() if v is not None}})
-    # Touching a command check, or turning a check into one, needs admin.
-    kind = "command" if "command" in (check.type, definition["type"]) else definition["type"]
-    _check_role(user, {"type": kind, "name": check.name}, scope, "check.update", request)
+    stored = check.target if definition["type"] == check.type else None
+    _placeholders(definition["type"], definition["target"], stored, placeholder_env)
     _unique_name(definition["name"], exclude=check.id)
     changed = sorted(field for field in CHECK_FIELDS if definition[field] != current[field])
     enabled = definition.pop("enabled")
@@ -106,7 +135,7 @@ def update_check(user, check: Check, changes: dict, *, scope=None, request=None)
 
 
 def delete_check(user, check: Check, *, scope=None, request=None) -> None:
-    _check_role(user, {"type": check.type, "name": check.name}, scope, "check.delete", request)
+    _check_role(user, {check.type}, scope, "check.delete", check.name, request)
     name = check.name
     check.delete()
     audit.record("check.delete", request=request, user=user, target=name)
@@ -124,7 +153,7 @@ def _set_state(check: Check, state: str, reason: str) -> None:
 
 
 def pause_check(user, check: Check, *, scope=None, request=None) -> Check:
-    _require(user, OPERATOR, scope, "check.pause", check.name, request)
+    _require(user, role_for(check.type), scope, "check.pause", check.name, request)
     if check.state != states.PAUSED:
         _set_state(check, states.PAUSED, f"paused by {user.get_username()}")
     audit.record("check.pause", request=request, user=user, target=check.name)
@@ -132,7 +161,7 @@ def pause_check(user, check: Check, *, scope=None, request=None) -> Check:
 
 
 def resume_check(user, check: Check, *, scope=None, request=None) -> Check:
-    _require(user, OPERATOR, scope, "check.resume", check.name, request)
+    _require(user, role_for(check.type), scope, "check.resume", check.name, request)
     if check.state == states.PAUSED:
         _set_state(check, states.PENDING, f"resumed by {user.get_username()}")
     audit.record("check.resume", request=request, user=user, target=check.name)
@@ -141,7 +170,7 @@ def resume_check(user, check: Check, *, scope=None, request=None) -> Check:
 
 def run_check(user, check: Check, *, scope=None, request=None) -> storage.Observation:
     """Run now: the same probe and the same storing as the scheduler, answered at once."""
-    _require(user, OPERATOR, scope, "check.run", check.name, request)
+    _require(user, role_for(check.type), scope, "check.run", check.name, request)
     observation = async_to_sync(execute)(CheckSpec.of(check))
     if check.enabled:
         storage.store([observation])
@@ -181,7 +210,8 @@ def validate_channel(data: dict) -> dict:
         if not config.get(key):
             raise specs.InvalidCheck(f"config.{key}", "is required")
     for key in ("url", "webhook_url", "events_url"):
-        if config.get(key):
+        # A ${VAR} placeholder is checked when it is resolved, at send time.
+        if config.get(key) and "${" not in str(config[key]):
             parsed = urlparse(str(config[key]))
             if parsed.scheme not in {"http", "https"} or not parsed.hostname:
                 raise specs.InvalidCheck(f"config.{key}", "an http:// or https:// URL")
@@ -215,9 +245,32 @@ def validate_channel(data: dict) -> dict:
     }
 
 
-def create_channel(user, data: dict, *, scope=None, request=None) -> AlertChannel:
+def _channel_placeholders(config: dict, stored: dict | None, env) -> None:
+    def unchanged(path: str, value: str) -> bool:
+        node: object = {"config": stored or {}}
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return stored is not None and node == value
+
+    try:
+        secrets.check_placeholders(
+            {"config": config},
+            root="config",
+            secret_fields=secrets.CHANNEL_SECRETS,
+            admin_import=env is not None,
+            environ=env,
+            unchanged=unchanged,
+        )
+    except secrets.PlaceholderError as error:
+        raise specs.InvalidCheck(error.field, error.message) from None
+
+
+def create_channel(
+    user, data: dict, *, scope=None, request=None, placeholder_env=None
+) -> AlertChannel:
     _require(user, ADMIN, scope, "alert_channel.create", str(data.get("name", "")), request)
     definition = validate_channel(data)
+    _channel_placeholders(definition["config"], None, placeholder_env)
     if AlertChannel.objects.filter(name=definition["name"]).exists():
         raise specs.InvalidCheck("name", f"a channel named {definition['name']!r} already exists")
     channel = AlertChannel.objects.create(**definition)
@@ -227,7 +280,9 @@ def create_channel(user, data: dict, *, scope=None, request=None) -> AlertChanne
     return channel
 
 
-def update_channel(user, channel: AlertChannel, data: dict, *, scope=None, request=None):
+def update_channel(
+    user, channel: AlertChannel, data: dict, *, scope=None, request=None, placeholder_env=None
+):
     _require(user, ADMIN, scope, "alert_channel.update", channel.name, request)
     current = {
         "name": channel.name,
@@ -238,6 +293,7 @@ def update_channel(user, channel: AlertChannel, data: dict, *, scope=None, reque
         "remind_every_s": channel.remind_every_s,
     }
     definition = validate_channel({**current, **{k: v for k, v in data.items() if v is not None}})
+    _channel_placeholders(definition["config"], channel.config, placeholder_env)
     if AlertChannel.objects.filter(name=definition["name"]).exclude(id=channel.id).exists():
         raise specs.InvalidCheck("name", f"a channel named {definition['name']!r} already exists")
     for field, value in definition.items():

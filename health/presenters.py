@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 from health.models import Check
+from health.secrets import redact_channel_config, redact_target
 
-SECRET_CONFIG_KEYS = {"url", "webhook_url", "routing_key", "headers", "events_url"}
-REDACTED = "***"
-SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
+__all__ = ["check_payload", "last_result", "public_target", "redact_channel_config"]
 
-
-def redact_channel_config(config: dict) -> dict:
-    return {
-        key: (REDACTED if key in SECRET_CONFIG_KEYS else value) for key, value in config.items()
-    }
-
-
-def public_target(kind: str, target: dict) -> dict:
-    """The target without its secrets (passwords, auth headers, a DSN's password)."""
-    shown = dict(target)
-    if shown.get("password"):
-        shown["password"] = REDACTED
-    if headers := shown.get("headers"):
-        shown["headers"] = {
-            name: (REDACTED if name.lower() in SECRET_HEADERS else value)
-            for name, value in headers.items()
-        }
-    if kind == "query" and shown.get("dsn"):
-        from health.specs import _redact_dsn
-
-        shown["dsn"] = _redact_dsn(shown["dsn"])
-    return shown
+def public_target(kind: str, target: dict, reveal: bool = False) -> dict:
+    """The target as a reader may see it: secrets for admins only (`reveal`)."""
+    return dict(target) if reveal else redact_target(kind, target)
 
 
 def last_result(check: Check) -> dict | None:
@@ -43,13 +23,13 @@ def last_result(check: Check) -> dict | None:
     }
 
 
-def check_payload(check: Check, uptime: dict | None = None) -> dict:
+def check_payload(check: Check, uptime: dict | None = None, reveal: bool = False) -> dict:
     return {
         "id": check.id,
         "name": check.name,
         "service": check.service,
         "type": check.type,
-        "target": public_target(check.type, check.target),
+        "target": public_target(check.type, check.target, reveal),
         "interval_s": check.interval_s,
         "timeout_s": check.timeout_s,
         "warn_ms": check.warn_ms,

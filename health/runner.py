@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import quote
 
-from django.conf import settings
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from health import secrets
+from health.outbound import current_policy
 from health.probes import ProbeResult, run_probe
-from health.specs import command_checks_allowed
+from health.specs import COMMAND_CHECKS_OFF, command_checks_allowed, own_database_refusal
 from health.storage import Observation
 
 
@@ -41,38 +41,32 @@ class CheckSpec:
         )
 
 
-def dsn_for_alias(alias: str) -> str:
-    config = settings.DATABASES[alias]
-    engine = config["ENGINE"]
-    if engine.endswith("sqlite3"):
-        return f"sqlite:///{Path(config['NAME']).resolve()}"
-    if engine.endswith("postgresql"):
-        user = quote(config.get("USER") or "", safe="")
-        password = quote(config.get("PASSWORD") or "", safe="")
-        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        host = config.get("HOST") or "localhost"
-        port = f":{config['PORT']}" if config.get("PORT") else ""
-        return f"postgresql://{auth}{host}{port}/{quote(str(config['NAME']), safe='')}"
-    raise ValueError(f"database alias {alias!r}: engine {engine} is not supported")
-
-
 def probe_target(spec: CheckSpec) -> dict:
-    target = dict(spec.target)
-    if spec.type == "query" and not target.get("dsn"):
-        target["dsn"] = dsn_for_alias(target.get("database") or "default")
+    """The target a probe gets; ValueError when the stored target may not run any more."""
+    # Placeholders are stored; their values exist only here, for this one run.
+    target = secrets.resolved_fields(spec.target, secrets.CHECK_SECRETS.get(spec.type, ()))
+    if spec.type == "query":
+        # Checks stored before DSNs were required name a Django alias: that read the console's
+        # own tables, so such a check now fails with the fix rather than running.
+        if not target.get("dsn"):
+            raise ValueError("a query check needs a dsn (postgresql://, mysql:// or sqlite:////)")
+        if reason := own_database_refusal(target["dsn"]):
+            raise ValueError(reason)
     return target
 
 
 async def execute(spec: CheckSpec) -> Observation:
     """Run a check's probe once. Never raises; a refused command check is a failed result."""
     at = timezone.now()
-    if spec.type == "command" and not command_checks_allowed():
-        result = ProbeResult(False, 0.0, "command checks are disabled in LAN mode")
+    if spec.type == "command" and not await sync_to_async(command_checks_allowed)():
+        result = ProbeResult(False, 0.0, COMMAND_CHECKS_OFF)
     else:
         try:
             target = probe_target(spec)
         except (KeyError, ValueError) as error:
             result = ProbeResult(False, 0.0, f"configuration: {error}")
         else:
-            result = await run_probe(spec.type, target, spec.timeout_s)
+            # Where it may connect: this machine, and the networks an admin allowed.
+            policy = await current_policy()
+            result = await run_probe(spec.type, target, spec.timeout_s, policy=policy)
     return Observation(spec.id, at, result.ok, result.latency_ms, result.detail)

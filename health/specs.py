@@ -6,12 +6,15 @@ Errors name the field (`target.url`, `timeout_s`) so every caller can point at i
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from urllib.parse import urlparse
+import socket
+from urllib.parse import unquote, urlparse
 
 from django.conf import settings
 
 from health.models import CHECK_TYPES
+from health.secrets import redact_url
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_INTERVAL_S = 86400
@@ -25,9 +28,21 @@ class InvalidCheck(ValueError):
         self.message = message
 
 
+COMMAND_CHECKS_OFF = (
+    "command checks are off in LAN mode; an admin can allow them on the Security page "
+    "(or start the console with CONSOLE_ALLOW_COMMAND_CHECKS=1)"
+)
+QUERY_SCHEMES = {"postgres", "postgresql", "mysql", "mariadb", "sqlite"}
+# A check's one statement must read: the database enforces it, and this refuses the obvious
+# rest (ATTACH, VACUUM INTO, COPY ... TO) with a clear message before anything connects.
+READ_STATEMENTS = ("select", "with", "values", "table", "show", "explain")
+
+
 def command_checks_allowed() -> bool:
-    """Off in LAN mode unless explicitly allowed: a command check runs programs on this machine."""
-    return not settings.LAN_MODE or settings.CONSOLE_ALLOW_COMMAND_CHECKS
+    """Off in LAN mode unless an admin allows them: the one switch, the Security page's."""
+    from console.security import runtime_settings
+
+    return runtime_settings.command_checks_allowed()
 
 
 def validate(data: dict) -> dict:
@@ -192,20 +207,131 @@ def _redis(target: dict) -> dict:
 
 
 def _query(target: dict) -> dict:
-    database = str(target.get("database") or "").strip()
+    if target.get("database"):
+        raise InvalidCheck(
+            "target.database",
+            "query checks no longer take a Django database alias; give a dsn "
+            "(postgresql://user@127.0.0.1:5432/db, mysql://user@127.0.0.1/db or sqlite:////path)",
+        )
     dsn = str(target.get("dsn") or "").strip()
-    if database and dsn:
-        raise InvalidCheck("target.dsn", "give a database alias or a DSN, not both")
-    if dsn:
-        scheme = urlparse(dsn).scheme
-        if scheme not in {"postgres", "postgresql", "sqlite"}:
-            raise InvalidCheck("target.dsn", "a postgresql:// or sqlite:/// URL")
-    else:
-        database = database or "default"
-        if database not in settings.DATABASES:
-            raise InvalidCheck("target.database", f"no database alias {database!r}")
+    if not dsn:
+        raise InvalidCheck(
+            "target.dsn", "add dsn: postgresql://..., mysql://... or sqlite:////path"
+        )
+    if len(dsn) > 2000:
+        raise InvalidCheck("target.dsn", "at most 2000 characters")
+    # A DSN that is a ${VAR} placeholder is judged when it is resolved, at each run.
+    if not dsn.startswith("${"):
+        if urlparse(dsn).scheme not in QUERY_SCHEMES:
+            raise InvalidCheck(
+                "target.dsn", "a postgresql://, mysql:// (or mariadb://) or sqlite:////abs/path URL"
+            )
+        if reason := own_database_refusal(dsn):
+            raise InvalidCheck("target.dsn", reason)
     query = _text(target, "query", 2000).strip() or "SELECT 1"
-    return {"database": database, "dsn": dsn, "query": query}
+    if reason := statement_refusal(query):
+        raise InvalidCheck("target.query", reason)
+    expect = target.get("expect")
+    if (expect is not None and not isinstance(expect, str | int | float)) or isinstance(
+        expect, bool
+    ):
+        raise InvalidCheck("target.expect", "a value to compare the first column with")
+    checked = {"dsn": dsn, "query": query}
+    if expect not in (None, ""):
+        checked["expect"] = str(expect)
+    return checked
+
+
+def statement_refusal(query: str) -> str | None:
+    """Why a query check's statement is refused before it runs, or None."""
+    body = query.strip().rstrip(";").strip()
+    if ";" in body:
+        return "one statement per check (no ';' inside it)"
+    first = body.split(None, 1)[0].lower() if body else ""
+    if first not in READ_STATEMENTS:
+        return f"a query check reads: start with {', '.join(s.upper() for s in READ_STATEMENTS)}"
+    return None
+
+
+def sqlite_path(dsn: str) -> str:
+    """sqlite:////abs/path (four slashes) is absolute; sqlite:///rel/path is relative."""
+    path = unquote(urlparse(dsn).path)
+    return path[1:] if path.startswith("//") else path.lstrip("/") or path
+
+
+def own_database_refusal(dsn: str) -> str | None:
+    """Refuse a DSN that reaches the console's own database: its sessions and password hashes
+    are not for reading through a check, whoever made it."""
+    parsed = urlparse(dsn)
+    for alias, config in settings.DATABASES.items():
+        engine = config["ENGINE"]
+        if parsed.scheme == "sqlite" and engine.endswith("sqlite3"):
+            same = _same_file(sqlite_path(dsn), str(config["NAME"]))
+        elif parsed.scheme in {"postgres", "postgresql"} and engine.endswith("postgresql"):
+            same = _same_postgres(parsed, config)
+        else:
+            same = False
+        if same:
+            return _OWN_DATABASE.format(alias=alias)
+    return None
+
+
+_OWN_DATABASE = (
+    "this DSN reaches the console's own database ({alias}); a query check never reads the "
+    "console's data: point it at your application's database"
+)
+
+
+def _same_file(path: str, own: str) -> bool:
+    if own in {"", ":memory:"} or own.startswith("file:"):
+        return False
+    try:
+        # samefile follows symlinks and sees hard links: the same inode is the same database.
+        return os.path.samefile(path, own)
+    except OSError:
+        return os.path.realpath(path) == os.path.realpath(own)
+
+
+def _same_postgres(parsed, config: dict) -> bool:
+    from urllib.parse import parse_qs
+
+    options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    name = unquote(parsed.path.lstrip("/")) or options.get("dbname") or parsed.username or ""
+    host = parsed.hostname or options.get("host") or ""
+    port = parsed.port or int(options.get("port") or 5432)
+    own_port = int(config.get("PORT") or 5432)
+    return (
+        name == str(config.get("NAME") or "")
+        and port == own_port
+        and _is_local(host) == _is_local(str(config.get("HOST") or ""))
+    )
+
+
+def _is_local(host: str) -> bool:
+    """Loopback, a Unix socket directory, or one of this machine's own addresses."""
+    if not host or host.startswith("/") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback or host in _own_addresses()
+    except ValueError:
+        try:
+            return any(
+                ipaddress.ip_address(info[4][0]).is_loopback or info[4][0] in _own_addresses()
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+def _own_addresses() -> set[str]:
+    import psutil
+
+    return {
+        address.address.split("%", 1)[0]
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family in (socket.AF_INET, socket.AF_INET6)
+    }
 
 
 def _command(target: dict) -> dict:
@@ -231,13 +357,13 @@ TARGETS = {"http": _http, "tcp": _tcp, "redis": _redis, "query": _query, "comman
 def describe_target(kind: str, target: dict) -> str:
     """One line for tables: the URL, host:port, database or command."""
     if kind == "http":
-        return f"{target.get('method', 'GET')} {target.get('url', '')}"
+        return f"{target.get('method', 'GET')} {redact_url(target.get('url', ''))}"
     if kind in {"tcp", "redis"}:
         host = target.get("host", "")
         shown = f"[{host}]" if _is_v6(host) else host
         return f"{shown}:{target.get('port', '')}"
     if kind == "query":
-        where = target.get("database") or _redact_dsn(target.get("dsn", ""))
+        where = target.get("database") or redact_url(target.get("dsn", ""))
         return f"{where}: {target.get('query', '')}"
     if kind == "command":
         return " ".join(target.get("argv") or [])
@@ -249,10 +375,3 @@ def _is_v6(host: str) -> bool:
         return ipaddress.ip_address(host).version == 6
     except ValueError:
         return False
-
-
-def _redact_dsn(dsn: str) -> str:
-    parsed = urlparse(dsn)
-    if parsed.password:
-        return dsn.replace(f":{parsed.password}@", ":***@")
-    return dsn

@@ -150,12 +150,16 @@ def create(request: HttpRequest) -> HttpResponse:
     return _form_page(request, form, None, 422)
 
 
+def _reveal(request: HttpRequest) -> bool:
+    return has_role(request.user, ADMIN)
+
+
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, check_id: int) -> HttpResponse:
     check = get_object_or_404(Check, id=check_id)
     if request.method == "GET":
-        return _form_page(request, CheckForm(instance=check), check)
-    form = CheckForm(request.POST, instance=check)
+        return _form_page(request, CheckForm(instance=check, reveal=_reveal(request)), check)
+    form = CheckForm(request.POST, instance=check, reveal=_reveal(request))
     if form.is_valid():
         definition = {k: v for k, v in form.definition.items() if k != "enabled"}
         try:
@@ -202,10 +206,11 @@ def import_file(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def export_file(request: HttpRequest) -> HttpResponse:
-    if not has_role(request.user, OPERATOR):
-        raise PermissionDenied("exporting needs the operator role (the file holds secrets)")
-    response = HttpResponse(config.export_yaml(), content_type="application/yaml")
+    text = config.export_for(request.user, request=request)
+    response = HttpResponse(text, content_type="application/yaml")
     response["Content-Disposition"] = 'attachment; filename="healthcheck.yml"'
+    # It can hold credentials: no browser or proxy cache keeps a copy.
+    response["Cache-Control"] = "no-store"
     return response
 
 

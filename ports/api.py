@@ -7,6 +7,8 @@ from typing import Literal
 
 from ninja import Field, Path, Query, Router, Schema
 
+from console.api_auth import Needs
+from console.security.roles import OPERATOR
 from ports import actions, inventory, operations, registry
 from ports.diagnosis import explain_port
 from ports.history import opener_of, port_timeline
@@ -248,7 +250,9 @@ def _event_payload(event: PortEvent) -> dict:
     }
 
 
-@router.post("/ports/{port}/terminate", response=TerminateOut)
+@router.post(
+    "/ports/{port}/terminate", response=TerminateOut, auth=Needs(OPERATOR, "port.terminate")
+)
 def terminate(request, body: TerminateIn, port: int = PortNumber):
     result = operations.terminate_for(
         request.auth,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 from datetime import UTC, datetime
 
@@ -17,7 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.loader import render_to_string
 
 from console.security.roles import OPERATOR
-from console.websockets import authenticate, permits
+from console.websockets import authenticate, refused, watch_rights
 from ports import operations, sampler
 from ports.actions import ActionError
 from ports.listing import ListenerFilter, listener_from_payload
@@ -40,8 +41,10 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
         self.view = ListenerFilter()
         await self.channel_layer.group_add(sampler.GROUP, self.channel_name)
         await self.accept()
+        self.watcher = asyncio.create_task(watch_rights(self, self.user, None, NOT_AUTHENTICATED))
 
     async def disconnect(self, code: int) -> None:
+        _stop_watching(self)
         await self.channel_layer.group_discard(sampler.GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
@@ -118,8 +121,12 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         for group in EVENT_GROUPS:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.watcher = asyncio.create_task(
+            watch_rights(self, self.user, self.token_scope, NOT_AUTHENTICATED)
+        )
 
     async def disconnect(self, code: int) -> None:
+        _stop_watching(self)
         for group in EVENT_GROUPS:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -165,20 +172,27 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def _terminate(self, request: dict) -> None:
         """{"terminate": {"port", "pid", "create_time", "signal"}}: the API's action, same rules."""
-        if not await permits(self.scope, self.user, self.token_scope, OPERATOR, "port.terminate"):
-            await self.send_json(
-                {"type": "error", "status": 403, "detail": "needs the operator role"}
-            )
+        reason = await refused(self.scope, self.user, self.token_scope, OPERATOR, "port.terminate")
+        if reason is not None:
+            await self.send_json({"type": "error", "status": 403, "detail": reason})
             return
         try:
             port, pid = int(request["port"]), int(request["pid"])
             create_time = float(request["create_time"])
             signal = request.get("signal", "TERM")
+            # float() takes "nan" and "inf": no process started then.
+            if not math.isfinite(create_time) or create_time < 0:
+                raise ValueError
             if signal not in ("TERM", "KILL") or not 1 <= port <= 65535:
                 raise ValueError
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             await self.send_json(
-                {"type": "error", "status": 422, "detail": "terminate needs port, pid, create_time"}
+                {
+                    "type": "error",
+                    "status": 422,
+                    "detail": "terminate needs port (1-65535), pid (a whole number) and "
+                    "create_time (a finite number of seconds), signal TERM or KILL",
+                }
             )
             return
         try:
@@ -224,6 +238,12 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             if self.checks is not None and transition["check"]["id"] not in self.checks:
                 continue
             await self.send_json({"type": "check.state", **transition})
+
+
+def _stop_watching(consumer) -> None:
+    watcher = getattr(consumer, "watcher", None)
+    if watcher is not None:
+        watcher.cancel()
 
 
 INVALID = object()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 
-from django.core.exceptions import PermissionDenied
+import psutil
 
 from console import audit
-from console.security.roles import ADMIN, OPERATOR, has_role
+from console.security import gate
+from console.security.roles import ADMIN, OPERATOR
 from ports import actions, inventory
 
 
@@ -28,22 +29,15 @@ def terminate_for(
     request=None,
 ) -> actions.TerminationResult:
     target = f"port {port} pid {pid}"
-    needed = OPERATOR
     holders = inventory.snapshot().on_port(port)
     holder = next((listener for listener in holders if pid in listener.pids), None)
-    if holder is not None and holder.uid != os.getuid():
-        # Another OS user's process: a decision for an admin, not for any operator.
-        needed = ADMIN
-    if not has_role(user, needed, scope):
-        audit.record(
-            "port.terminate",
-            request=request,
-            user=user,
-            target=target,
-            outcome="forbidden",
-            needed=needed,
-        )
-        raise PermissionDenied(f"terminating this process needs the {needed} role")
+    # Another OS user's process is a decision for an admin, not for any operator. Judged by the
+    # process's owner, not the socket's: a daemon that binds as root and then drops to a user is
+    # that user's process, and one that binds as us and then becomes root is not ours.
+    needed = role_to_signal(pid)
+    actor = gate.authorize(
+        user, needed, "port.terminate", target=target, scope=scope, request=request
+    )
     try:
         result = actions.terminate(
             port, pid, create_time, signal=signal, grace_seconds=grace_seconds, escalate=escalate
@@ -52,7 +46,7 @@ def terminate_for(
         audit.record(
             "port.terminate",
             request=request,
-            user=user,
+            user=actor.user,
             target=target,
             outcome=type(error).__name__,
             reason=str(error),
@@ -61,7 +55,7 @@ def terminate_for(
     audit.record(
         "port.terminate",
         request=request,
-        user=user,
+        user=actor.user,
         target=target,
         outcome=result.outcome,
         signal=signal,
@@ -70,3 +64,16 @@ def terminate_for(
         process=holder.process.cmdline if holder and holder.process else "",
     )
     return result
+
+
+def role_to_signal(pid: int) -> str:
+    """Operator for a process all of whose uids (real, effective, saved) are the console's own;
+    admin for anyone else's, and for one whose owner cannot be read (fail closed). A pid that no
+    longer exists needs only operator: the action then answers 409, nothing is signalled."""
+    try:
+        uids = psutil.Process(pid).uids()
+    except psutil.NoSuchProcess:
+        return OPERATOR
+    except (psutil.Error, ValueError):
+        return ADMIN
+    return OPERATOR if set(uids) == {os.getuid()} else ADMIN

@@ -9,6 +9,9 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
+from console import safe_yaml
+from console.api_auth import Needs
+from console.security.roles import OPERATOR
 from ports import devports, registry
 from ports.listing import listener_payload
 from ports.models import Project
@@ -99,7 +102,7 @@ def list_projects(request, page: Query[Page]):
     }
 
 
-@router.post("/projects", response={201: ProjectOut})
+@router.post("/projects", response={201: ProjectOut}, auth=Needs(OPERATOR, "project.create"))
 def create_project(request, body: ProjectIn):
     try:
         project, warnings = registry.save_project(
@@ -119,7 +122,7 @@ def export_projects(request):
     return HttpResponse(registry.export_registry(), content_type="application/yaml")
 
 
-@router.post("/projects/import", response=ImportOut)
+@router.post("/projects/import", response=ImportOut, auth=Needs(OPERATOR, "project.import"))
 def import_projects(request, replace: bool = False):
     text = _uploaded_yaml(request)
     try:
@@ -136,8 +139,8 @@ def _uploaded_yaml(request) -> bytes:
         upload = request.FILES.get("file")
         if upload is None:
             raise HttpError(422, "send the YAML as a 'file' form field")
-        if upload.size > devports.MAX_BYTES:
-            raise HttpError(422, f"the file is larger than {devports.MAX_BYTES // 1024} KiB")
+        if too_large := safe_yaml.size_refusal(upload.size, devports.MAX_BYTES):
+            raise HttpError(413, str(too_large))
         return upload.read()
     if request.content_type not in {
         "application/yaml",
@@ -146,6 +149,12 @@ def _uploaded_yaml(request) -> bytes:
         "text/plain",
     }:
         raise HttpError(415, "send Content-Type: application/yaml, or a multipart 'file' field")
+    # Content-Length first: a huge body is refused before it is read into memory.
+    declared = safe_yaml.declared_size(request.META.get("CONTENT_LENGTH"))
+    if too_large := safe_yaml.size_refusal(declared, devports.MAX_BYTES) or (
+        safe_yaml.size_refusal(len(request.body), devports.MAX_BYTES)
+    ):
+        raise HttpError(413, str(too_large))
     return request.body
 
 
@@ -155,7 +164,7 @@ def get_project(request, name: str):
     return _out(project, registry.statuses([project])[0][1])
 
 
-@router.patch("/projects/{name}", response=ProjectOut)
+@router.patch("/projects/{name}", response=ProjectOut, auth=Needs(OPERATOR, "project.update"))
 def patch_project(request, name: str, body: ProjectPatch):
     project = get_object_or_404(Project, name=name)
     spec = registry.spec_of(project)
@@ -172,7 +181,7 @@ def patch_project(request, name: str, body: ProjectPatch):
     return _out(project, registry.statuses([project])[0][1], warnings)
 
 
-@router.delete("/projects/{name}", response={204: None})
+@router.delete("/projects/{name}", response={204: None}, auth=Needs(OPERATOR, "project.delete"))
 def delete_project(request, name: str):
     project = get_object_or_404(Project, name=name)
     registry.delete_project(request.auth, project, scope=request.token_scope, request=request)

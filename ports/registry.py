@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from console import audit
-from console.security.roles import OPERATOR, has_role
+from console.security import gate
+from console.security.roles import OPERATOR
 from ports import actions, devports, inventory
 from ports.models import Project
 from ports.records import Listener, Snapshot
@@ -143,9 +143,7 @@ def _with_spec(project: Project, spec: devports.ProjectSpec) -> Project:
 
 
 def _require_operator(user, scope, request, action: str, target: str) -> None:
-    if not has_role(user, OPERATOR, scope):
-        audit.record(action, request=request, user=user, target=target, outcome="forbidden")
-        raise PermissionDenied("changing the port registry needs the operator role")
+    gate.authorize(user, OPERATOR, action, target=target, scope=scope, request=request)
 
 
 def save_project(

@@ -11,6 +11,10 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from health.probes.netpolicy import NetworkPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +24,10 @@ class ProbeResult:
     detail: str = ""
 
 
-Probe = Callable[[dict, float], Awaitable[ProbeResult]]
+Probe = Callable[..., Awaitable[ProbeResult]]
+# The probes that open connections take the network policy (`policy=`); each connects only to
+# addresses it allows. (The query probe joins them when it connects through the policy.)
+NETWORKED = frozenset({"http", "tcp", "redis"})
 
 
 class ProbeFailed(Exception):
@@ -41,8 +48,13 @@ def _probes() -> dict[str, Probe]:
     }
 
 
-async def run_probe(kind: str, target: dict, timeout: float) -> ProbeResult:
-    """Run one probe; never raises, never outlives `timeout` (plus a little for cleanup)."""
+async def run_probe(
+    kind: str, target: dict, timeout: float, policy: NetworkPolicy | None = None
+) -> ProbeResult:
+    """Run one probe; never raises, never outlives `timeout` (plus a little for cleanup).
+
+    `policy` says where it may connect; without one, loopback and this machine's own addresses
+    only (the caller that knows the admin's settings, `health.runner`, passes them)."""
     probe = _probes().get(kind)
     started = time.perf_counter()
 
@@ -53,7 +65,12 @@ async def run_probe(kind: str, target: dict, timeout: float) -> ProbeResult:
         return ProbeResult(False, 0.0, f"unknown check type {kind!r}")
     try:
         async with asyncio.timeout(timeout):
-            result = await probe(target, timeout)
+            if kind in NETWORKED:
+                from health.probes.netpolicy import LOCAL_ONLY
+
+                result = await probe(target, timeout, policy=policy or LOCAL_ONLY)
+            else:
+                result = await probe(target, timeout)
     except TimeoutError:
         return ProbeResult(False, elapsed(), f"timed out after {timeout:g}s")
     except ProbeFailed as error:

@@ -1,40 +1,131 @@
 """HTTP: method, headers, body, expected statuses, "body contains", size cap, overall timeout.
 
 TLS is verified unless the check says otherwise; redirects are reported, not followed, unless
-asked. Clients are shared per event loop and setting so that 2,000 checks do not each build an
-SSL context every run.
+asked. Clients are shared per event loop, setting and network policy so that 2,000 checks do
+not each build an SSL context every run.
+
+Every connection, the first and each redirect hop, goes through the network policy
+(`health.probes.netpolicy`): httpcore asks our network backend for a TCP connection to a host
+name, the backend resolves it, judges every address and connects to the judged address itself,
+so a DNS answer cannot change between the check and the connect. TLS still gets the name
+(httpcore passes the URL's host to `start_tls`), so SNI and certificate checks are unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
+from collections.abc import Iterable
 
+import httpcore
 import httpx
 
 from health.probes import ProbeFailed, ProbeResult
+from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, resolve_allowed
 
 DEFAULT_MAX_BYTES = 1024 * 1024
-_clients: dict[tuple[int, bool, bool], httpx.AsyncClient] = {}
+# Clients of policies an admin has since replaced are dropped (not closed: a probe may still be
+# using one, and with no keep-alive they hold no idle connection) beyond this many per loop.
+MAX_CLIENTS_PER_LOOP = 16
+_clients: dict[tuple[int, bool, bool, NetworkPolicy], httpx.AsyncClient] = {}
 
 
-def _client(verify: bool, follow: bool) -> httpx.AsyncClient:
-    key = (id(asyncio.get_running_loop()), verify, follow)
+class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, with every TCP connect judged by a `NetworkPolicy`."""
+
+    def __init__(
+        self, policy: NetworkPolicy, inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
+        self.policy = policy
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                addresses = await resolve_allowed(host, port, self.policy)
+        except TimeoutError as error:
+            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from error
+        except OSError as error:  # the name does not resolve: what a plain connect would say
+            raise httpcore.ConnectError(str(error)) from error
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore.ConnectError as error:
+                failure = error
+        assert failure is not None  # resolve_allowed returns at least one address
+        raise failure
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        # A check's URL never names a socket file; nothing here should ask for one.
+        raise httpcore.ConnectError("unix sockets are not reachable from a check")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class PolicyTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport on a connection pool whose connects go through the policy."""
+
+    def __init__(
+        self,
+        policy: NetworkPolicy,
+        *,
+        verify: bool | ssl.SSLContext,
+        limits: httpx.Limits,
+    ) -> None:
+        context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        super().__init__(verify=context, limits=limits, trust_env=False)
+        # httpx gives no way to pass httpcore's `network_backend`, so the pool it built is
+        # replaced by one that has it (same settings). Every request goes through `_pool`.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=PolicyNetworkBackend(policy),
+        )
+
+
+def _client(verify: bool, follow: bool, policy: NetworkPolicy) -> httpx.AsyncClient:
+    loop_id = id(asyncio.get_running_loop())
+    key = (loop_id, verify, follow, policy)
     client = _clients.get(key)
     if client is None or client.is_closed:
+        # A fresh connection per probe: it measures connect time, notices a restarted
+        # server at once, and keeps httpcore's pool (whose request assignment is quadratic
+        # in its connections) down to the probes in flight.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
         client = httpx.AsyncClient(
-            verify=verify,
-            follow_redirects=follow,
+            transport=PolicyTransport(policy, verify=verify, limits=limits),
+            follow_redirects=follow,  # each hop is a new connect, judged by the policy
             max_redirects=5,
             trust_env=False,  # a proxy from the environment must not sit between us and localhost
-            # A fresh connection per probe: it measures connect time, notices a restarted
-            # server at once, and keeps httpcore's pool (whose request assignment is quadratic
-            # in its connections) down to the probes in flight.
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
             headers={"User-Agent": "Portside-health/1"},
         )
+        _forget_stale_clients(loop_id)
         _clients[key] = client
     return client
+
+
+def _forget_stale_clients(loop_id: int) -> None:
+    keys = [key for key in _clients if key[0] == loop_id]
+    for key in keys[: max(0, len(keys) - MAX_CLIENTS_PER_LOOP + 1)]:
+        del _clients[key]  # oldest first: dicts keep insertion order
 
 
 async def close_clients() -> None:
@@ -44,11 +135,13 @@ async def close_clients() -> None:
         await _clients.pop(key).aclose()
 
 
-async def probe(target: dict, timeout: float) -> ProbeResult:
+async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY) -> ProbeResult:
     url = target["url"]
     expected = [int(code) for code in (target.get("expected_status") or [200])]
     max_bytes = int(target.get("max_bytes") or DEFAULT_MAX_BYTES)
-    client = _client(bool(target.get("verify_tls", True)), bool(target.get("follow_redirects")))
+    client = _client(
+        bool(target.get("verify_tls", True)), bool(target.get("follow_redirects")), policy
+    )
     body = target.get("body")
     started = time.perf_counter()
     try:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 
 from health.probes import ProbeFailed, ProbeResult
+from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, open_connection
 
 
 def _command(*parts: str) -> bytes:
@@ -16,11 +16,12 @@ def _command(*parts: str) -> bytes:
     )
 
 
-async def probe(target: dict, timeout: float) -> ProbeResult:
+async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY) -> ProbeResult:
     started = time.perf_counter()
     host, port = target.get("host") or "127.0.0.1", int(target.get("port") or 6379)
     try:
-        reader, writer = await asyncio.open_connection(host, port)
+        # To the address the policy judged, never to the name again (DNS rebinding).
+        reader, writer = await open_connection(host, port, policy)
     except OSError as error:
         raise ProbeFailed(f"connect to {host}:{port} failed: {error.strerror or error}") from error
     try:

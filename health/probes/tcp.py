@@ -7,15 +7,17 @@ import contextlib
 import time
 
 from health.probes import ProbeFailed, ProbeResult
+from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, open_connection
 
 REPLY_LIMIT = 64 * 1024
 
 
-async def probe(target: dict, timeout: float) -> ProbeResult:
+async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY) -> ProbeResult:
     started = time.perf_counter()
     host, port = target.get("host") or "127.0.0.1", int(target["port"])
     try:
-        reader, writer = await asyncio.open_connection(host, port)
+        # To the address the policy judged, never to the name again (DNS rebinding).
+        reader, writer = await open_connection(host, port, policy)
     except OSError as error:
         raise ProbeFailed(f"connect to {host}:{port} failed: {error.strerror or error}") from error
     try:

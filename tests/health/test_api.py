@@ -116,12 +116,17 @@ def test_command_checks_are_for_admins_only(client, operator_user, admin_user, b
 
 
 @override_settings(LAN_MODE=True, CONSOLE_ALLOW_COMMAND_CHECKS=False)
-def test_command_checks_are_off_in_lan_mode(client, admin_user, bearer):
+def test_command_checks_are_off_in_lan_mode_until_the_security_page_allows_them(
+    client, admin_user, bearer
+):
+    from console.security import runtime_settings
+
     command = {"name": "cmd", "type": "command", "target": {"argv": ["true"]}}
     response = _post(client, "/api/v1/checks", command, bearer(admin_user))
     assert response.status_code == 422 and "LAN mode" in response.json()["detail"]
-    with override_settings(CONSOLE_ALLOW_COMMAND_CHECKS=True):
-        assert _post(client, "/api/v1/checks", command, bearer(admin_user)).status_code == 201
+    # The one switch: the Security page's setting, read by the health code too.
+    runtime_settings.update({"command_checks": True})
+    assert _post(client, "/api/v1/checks", command, bearer(admin_user)).status_code == 201
 
 
 def test_it_runs_pauses_and_resumes_a_check(client, operator_user, bearer, http_server):

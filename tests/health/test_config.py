@@ -23,17 +23,17 @@ EXAMPLE = textwrap.dedent(
           - {type: response_time, threshold: 100ms, warning_threshold: 50ms}
       database:
         checks:
-          - {type: query, query: "SELECT 1", timeout: 10s}
+          - {type: query, dsn: "postgresql://app@127.0.0.1:5432/app", query: "SELECT 1", timeout: 10s}
       cache:
         checks:
           - {type: ping, command: "redis-cli ping", expected: "PONG"}
     alerts:
-      slack: {webhook_url: "${SLACK_WEBHOOK}", channel: "#dev-alerts"}
+      slack: {webhook_url: "${PORTSIDE_SLACK_WEBHOOK}", channel: "#dev-alerts"}
       email: {recipients: [dev-team@example.com]}
-      pagerduty: {service_key: "${PAGERDUTY_KEY}"}
+      pagerduty: {service_key: "${PORTSIDE_PAGERDUTY_KEY}"}
     """
 )
-ENV = {"SLACK_WEBHOOK": "http://127.0.0.1:9/slack", "PAGERDUTY_KEY": "pd-key"}
+ENV = {"PORTSIDE_SLACK_WEBHOOK": "http://127.0.0.1:9/slack", "PORTSIDE_PAGERDUTY_KEY": "pd-key"}
 
 
 def _import(text: str, user, **kwargs):
@@ -49,26 +49,29 @@ def test_it_imports_the_example_of_the_issue(admin_user):
     tcp = Check.objects.get(service="main_api", type="tcp")
     assert tcp.target["port"] == 5000 and tcp.timeout_s == 3 and tcp.crit_ms is None
     query = Check.objects.get(service="database")
-    assert query.target == {"database": "default", "dsn": "", "query": "SELECT 1"}
+    assert query.target == {"dsn": "postgresql://app@127.0.0.1:5432/app", "query": "SELECT 1"}
     assert query.timeout_s == 10
     redis = Check.objects.get(service="cache")
     assert redis.type == "redis" and redis.target["port"] == 6379  # no redis-cli needed
     slack = AlertChannel.objects.get(name="slack")
-    assert slack.config == {"webhook_url": ENV["SLACK_WEBHOOK"], "channel": "#dev-alerts"}
-    assert AlertChannel.objects.get(kind="pagerduty").config["routing_key"] == "pd-key"
+    # The placeholder is stored, never the value: it is resolved when an alert is sent.
+    assert slack.config == {"webhook_url": "${PORTSIDE_SLACK_WEBHOOK}", "channel": "#dev-alerts"}
+    pagerduty = AlertChannel.objects.get(kind="pagerduty")
+    assert pagerduty.config["routing_key"] == "${PORTSIDE_PAGERDUTY_KEY}"
     assert AuditEntry.objects.filter(action="health.import", outcome="ok").exists()
 
 
 def test_export_then_import_gives_the_same_set_up(admin_user):
     _import(EXAMPLE, admin_user)
     Check.objects.filter(type="tcp").update(enabled=False, state="paused")
-    first = config.export_yaml()
+    first = config.export_yaml(reveal=True)
+    assert "${PORTSIDE_SLACK_WEBHOOK}" in first  # an admin's export writes the placeholder back
     before = _snapshot()
     Check.objects.all().delete()
     AlertChannel.objects.all().delete()
     _import(first, admin_user)
     assert _snapshot() == before
-    assert config.export_yaml() == first
+    assert config.export_yaml(reveal=True) == first
 
 
 def _snapshot():
@@ -134,10 +137,14 @@ def test_importing_twice_updates_instead_of_duplicating(admin_user):
             4,
             "needs an http check",
         ),
-        ("alerts:\n  slack: {webhook_url: '${NOPE_NOT_SET}'}\n", 2, "NOPE_NOT_SET is not set"),
+        (
+            "alerts:\n  slack: {webhook_url: '${PORTSIDE_NOPE}'}\n",
+            2,
+            "PORTSIDE_NOPE is not set",
+        ),
         ("alerts:\n  teams: {url: 'http://x'}\n", 2, "unknown kind 'teams'"),
         ("services:\n  a: [1, 2\n", 3, "not valid YAML"),
-        ("base: &b {type: tcp}\nservices: *b\n", 2, "anchors and aliases"),
+        ("base: &b {type: tcp}\nservices: *b\n", 1, "anchors and aliases"),  # at the anchor
         ("owner: me\n", 1, "unknown top-level key 'owner'"),
     ],
 )

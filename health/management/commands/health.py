@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from console import safe_yaml
 from console.security.roles import ADMIN, role_of
 from health import config, states
 from health.models import Check
@@ -35,6 +36,9 @@ class Command(BaseCommand):
         importing.add_argument("--user", help="account recorded in the audit log (an admin)")
         exporting = sub.add_parser("export", help="write the current set-up as YAML")
         exporting.add_argument("file", nargs="?", default="-", help="path, or - for stdout")
+        exporting.add_argument(
+            "--user", help="account recorded in the audit log; secrets only for an admin"
+        )
         running = sub.add_parser("run", help="run every check once; exit 0 up, 1 degraded, 2 down")
         running.add_argument("--file", help="run the checks of this file instead of the database")
         running.add_argument("--json", action="store_true", help="print results as JSON")
@@ -43,7 +47,7 @@ class Command(BaseCommand):
         if action == "import":
             return self._import(options)
         if action == "export":
-            return self._export(options["file"])
+            return self._export(options["file"], options.get("user"))
         return self._run(options)
 
     def _import(self, options) -> None:
@@ -58,8 +62,8 @@ class Command(BaseCommand):
             f"removed {len(summary['removed'])}, alert channels {len(summary['channels'])}"
         )
 
-    def _export(self, target: str) -> None:
-        text = config.export_yaml()
+    def _export(self, target: str, username: str | None) -> None:
+        text = config.export_for(_acting_user(username))
         if target == "-":
             self.stdout.write(text, ending="")
         else:
@@ -132,8 +136,8 @@ async def _run_all(specs: list[CheckSpec]):
 def _read(path: str) -> bytes:
     try:
         file = Path(path)
-        if file.stat().st_size > config.max_bytes():
-            raise CommandError(f"{path}: larger than {config.max_bytes()} bytes")
+        if too_large := safe_yaml.size_refusal(file.stat().st_size, config.max_bytes()):
+            raise CommandError(f"{path}: {too_large}")
         return file.read_bytes()
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror}") from None
