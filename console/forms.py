@@ -16,9 +16,16 @@ class SecuritySettingsForm(forms.ModelForm):
     class Meta:
         model = SecuritySettings
         fields = list(runtime_settings.EDITABLE)
-        widgets = {"allowed_networks": forms.Textarea(attrs={"rows": 3})}
+        widgets = {
+            "allowed_networks": forms.Textarea(attrs={"rows": 3}),
+            "check_networks": forms.Textarea(attrs={"rows": 3}),
+        }
         labels = {
             "allowed_networks": "Allowed networks (CIDR, one per line; loopback always allowed)",
+            "check_networks": (
+                "Check networks: where health checks may connect besides this machine (CIDR, "
+                "one per line; link-local and metadata addresses only when listed exactly)"
+            ),
             "command_checks": "Allow command checks in LAN mode",
             "lockout_failures": "Failed sign-ins per username and address",
             "lockout_username_failures": "Failed sign-ins per username from anywhere",
@@ -31,13 +38,18 @@ class SecuritySettingsForm(forms.ModelForm):
             self.fields[name].widget.attrs.update(min=low, max=high)
             self.fields[name].validators += [MinValueValidator(low), MaxValueValidator(high)]
 
-    def clean_allowed_networks(self) -> str:
-        text = self.cleaned_data["allowed_networks"]
+    def _clean_networks(self, field: str) -> str:
         try:
-            networks = runtime_settings.parse_networks(text)
+            networks = runtime_settings.parse_networks(self.cleaned_data[field])
         except ValueError as error:
             raise forms.ValidationError(str(error)) from None
         return "\n".join(str(network) for network in networks)
+
+    def clean_allowed_networks(self) -> str:
+        return self._clean_networks("allowed_networks")
+
+    def clean_check_networks(self) -> str:
+        return self._clean_networks("check_networks")
 
 
 class PersonalTokenForm(forms.Form):

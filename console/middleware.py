@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
+from console.secret_paths import redact_path
+
 logger = logging.getLogger("console.requests")
 
 
@@ -19,7 +21,8 @@ class RequestTimingMiddleware:
 
     Outermost, so the figure covers every other middleware too. The query string is left out
     of the log on purpose: nothing secret belongs there, but if a client puts it there anyway
-    it must not end up in a log file.
+    it must not end up in a log file. The sign-in link's token is in the path itself, so the
+    path is logged redacted (`/login/link/…/`).
     """
 
     sync_capable = True
@@ -45,7 +48,11 @@ class RequestTimingMiddleware:
         response["Server-Timing"] = f"app;dur={elapsed_ms:.1f}"
         response["X-Response-Time"] = f"{elapsed_ms:.1f}ms"
         logger.info(
-            "%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed_ms
+            "%s %s %s %.1fms",
+            request.method,
+            redact_path(request.path),
+            response.status_code,
+            elapsed_ms,
         )
         return response
 

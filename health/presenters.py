@@ -7,6 +7,7 @@ from health.secrets import redact_channel_config, redact_target
 
 __all__ = ["check_payload", "last_result", "public_target", "redact_channel_config"]
 
+
 def public_target(kind: str, target: dict, reveal: bool = False) -> dict:
     """The target as a reader may see it: secrets for admins only (`reveal`)."""
     return dict(target) if reveal else redact_target(kind, target)

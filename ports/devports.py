@@ -3,8 +3,9 @@
     projects:
       api-gateway: {preferred_port: 5000, fallback_ports: [5001, 5002], service_type: flask}
 
-Parsing keeps each value's line so every error can say where it is. Only `yaml.safe_load`-level
-constructs are accepted (SafeLoader), and the text is size-capped before parsing.
+Parsing keeps each value's line so every error can say where it is. The text is read by
+`console.safe_yaml`, the one loader of both importers: size-capped, no anchors or aliases, a
+nesting cap, finite numbers only, each refused before it costs anything.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-MAX_BYTES = 256 * 1024
+from console import safe_yaml
+
+MAX_BYTES = safe_yaml.DEFAULT_MAX_BYTES
 MAX_PROJECTS = 1000
 MAX_FALLBACKS = 50
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
@@ -169,26 +172,10 @@ def shared_port_warnings(specs) -> list[str]:
 
 def parse(text: str | bytes) -> list[ProjectSpec]:
     """Every project of a .devports.yml, or RegistryError naming each problem and its line."""
-    if isinstance(text, bytes):
-        if len(text) > MAX_BYTES:
-            raise RegistryError([Problem(f"the file is larger than {MAX_BYTES // 1024} KiB")])
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            raise RegistryError([Problem("the file is not UTF-8 text")]) from None
-    if len(text) > MAX_BYTES:
-        raise RegistryError([Problem(f"the file is larger than {MAX_BYTES // 1024} KiB")])
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except RecursionError:
-        raise RegistryError([Problem("the file is nested too deeply")]) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        reason = getattr(error, "problem", None) or str(error)
-        raise RegistryError(
-            [Problem(f"not valid YAML: {reason}", line=mark.line + 1 if mark else None)]
-        ) from None
+        data, value_lines, key_lines = safe_yaml.load(text, max_bytes=MAX_BYTES)
+    except safe_yaml.YamlRefused as error:
+        raise RegistryError([Problem(error.message, line=error.line)]) from None
     if not isinstance(data, dict) or not isinstance(data.get("projects"), dict):
         raise RegistryError(
             [
@@ -199,7 +186,7 @@ def parse(text: str | bytes) -> list[ProjectSpec]:
                 )
             ]
         )
-    lines = _project_lines(root)
+    lines = _project_lines(key_lines, value_lines)
     projects = data["projects"]
     if len(projects) > MAX_PROJECTS:
         raise RegistryError([Problem(f"at most {MAX_PROJECTS} projects")])
@@ -242,20 +229,15 @@ def _text(value) -> str:
     return "" if value is None else value if isinstance(value, str) else str(value)
 
 
-def _project_lines(root) -> dict[str, dict[str, int]]:
-    """name -> {"name": line, field: line} from the composed node tree (1-based lines)."""
+def _project_lines(key_lines: dict, value_lines: dict) -> dict[str, dict[str, int]]:
+    """name -> {"name": line of the name, field: line of its value} (1-based lines)."""
     found: dict[str, dict[str, int]] = {}
-    if not isinstance(root, yaml.MappingNode):
-        return found
-    for key, value in root.value:
-        if key.value != "projects" or not isinstance(value, yaml.MappingNode):
-            continue
-        for name_node, body in value.value:
-            entry = {"name": name_node.start_mark.line + 1}
-            if isinstance(body, yaml.MappingNode):
-                for field_node, field_value in body.value:
-                    entry[str(field_node.value)] = field_value.start_mark.line + 1
-            found[str(name_node.value)] = entry
+    for path, line in key_lines.items():
+        if len(path) == 2 and path[0] == "projects":
+            found.setdefault(str(path[1]), {})["name"] = line
+    for path, line in value_lines.items():
+        if len(path) == 3 and path[0] == "projects":
+            found.setdefault(str(path[1]), {})[str(path[2])] = line
     return found
 
 

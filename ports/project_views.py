@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from console import safe_yaml
 from console.security.roles import OPERATOR, has_role
 from ports import devports, registry
 from ports.forms import ImportForm, ProjectForm
@@ -129,8 +130,8 @@ def import_file(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Choose a .devports.yml file to import.")
         return redirect("projects:list")
     upload = form.cleaned_data["file"]
-    if upload.size > devports.MAX_BYTES:
-        messages.error(request, f"The file is larger than {devports.MAX_BYTES // 1024} KiB.")
+    if too_large := safe_yaml.size_refusal(upload.size, devports.MAX_BYTES):
+        messages.error(request, f"Not imported: {too_large}")
         return redirect("projects:list")
     try:
         result = registry.import_registry(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from console import audit
+from console.secret_paths import redact_path
 from console.security import runtime_settings
 
 
@@ -27,9 +28,10 @@ class AllowedNetworksMiddleware:
 
 
 class AuthorizationAuditMiddleware:
-    """One audit entry for every 401 and 403 that no role check has recorded already.
+    """An audit entry for every 401 and 403 that no role check has recorded already.
 
-    Outside the CSRF, login and allowlist middleware, so their refusals are recorded too.
+    Outside the CSRF, login and allowlist middleware, so their refusals are recorded too. An
+    anonymous client's refusals are folded into one row per address, path and minute.
     """
 
     def __init__(self, get_response):
@@ -40,13 +42,34 @@ class AuthorizationAuditMiddleware:
         if response.status_code in (401, 403) and not getattr(
             request, "authorization_audited", False
         ):
-            user = getattr(request, "user", None)
-            audit.record(
-                "authz.denied" if response.status_code == 403 else "authz.unauthenticated",
-                request=request,
-                user=user if user is not None and user.is_authenticated else None,
-                target=f"{request.method} {request.path}"[:255],
-                outcome=str(response.status_code),
-                reason=getattr(request, "authorization_reason", ""),
-            )
+            action = "authz.denied" if response.status_code == 403 else "authz.unauthenticated"
+            target = f"{request.method} {redact_path(request.path)}"
+            reason = getattr(request, "authorization_reason", "")
+            user = _signed_in(request)
+            if user is None:
+                # Nobody to blame but an address: counted per address, path and minute.
+                audit.record_refusal_folded(
+                    action,
+                    request=request,
+                    target=target,
+                    outcome=str(response.status_code),
+                    reason=reason,
+                )
+            else:
+                audit.record(
+                    action,
+                    request=request,
+                    user=user,
+                    target=target,
+                    outcome=str(response.status_code),
+                    reason=reason,
+                )
         return response
+
+
+def _signed_in(request: HttpRequest):
+    """The session's user or the API's bearer (`request.auth`), if either is signed in."""
+    for user in (getattr(request, "auth", None), getattr(request, "user", None)):
+        if user is not None and getattr(user, "is_authenticated", False):
+            return user
+    return None

@@ -286,6 +286,10 @@ def fixed_settings() -> list[tuple[str, str]]:
     return [
         ("Bind address", f"{host or 'not serving'} (from {source})"),
         ("LAN mode", "on" if settings.LAN_MODE else "off"),
+        (
+            "Check networks (CONSOLE_CHECK_NETWORKS)",
+            settings.CONSOLE_CHECK_NETWORKS.strip() or "none: this machine only",
+        ),
         ("Allowed hosts", ", ".join(settings.ALLOWED_HOSTS)),
         ("HTTPS", "on (serve --tls)" if settings.CONSOLE_TLS else "off"),
         ("Content-Security-Policy", csp),

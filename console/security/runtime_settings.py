@@ -25,7 +25,8 @@ LIMITS = {
     "lockout_username_failures": (5, 1000),
     "lockout_minutes": (1, 24 * 60),
 }
-EDITABLE = (*LIMITS, "allowed_networks", "command_checks")
+EDITABLE = (*LIMITS, "allowed_networks", "check_networks", "command_checks")
+NETWORK_FIELDS = ("allowed_networks", "check_networks")
 
 
 def _defaults() -> dict:
@@ -55,6 +56,14 @@ def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Netw
         except ValueError:
             raise ValueError(f"{part!r} is not a network (write it like 192.168.1.0/24)") from None
     return networks
+
+
+def normalized_networks(field: str, value: object) -> str:
+    """One network per line, as stored; ValueError names the field and the bad network."""
+    try:
+        return "\n".join(str(network) for network in parse_networks(str(value)))
+    except ValueError as error:
+        raise ValueError(f"{field}: {error}") from None
 
 
 def env_networks() -> str:
@@ -111,11 +120,8 @@ def update(values: dict) -> tuple[SecuritySettings, dict]:
             low, high = LIMITS[field]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{field}: a whole number from {low} to {high}")
-        elif field == "allowed_networks":
-            try:
-                value = "\n".join(str(network) for network in parse_networks(str(value)))
-            except ValueError as error:
-                raise ValueError(f"allowed_networks: {error}") from None
+        elif field in NETWORK_FIELDS:
+            value = normalized_networks(field, value)
         elif field == "command_checks":
             value = bool(value)
         old = getattr(row, field)

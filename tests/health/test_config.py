@@ -23,7 +23,7 @@ EXAMPLE = textwrap.dedent(
           - {type: response_time, threshold: 100ms, warning_threshold: 50ms}
       database:
         checks:
-          - {type: query, dsn: "postgresql://app@127.0.0.1:5432/app", query: "SELECT 1", timeout: 10s}
+          - {type: query, dsn: "postgresql://app@127.0.0.1/app", query: "SELECT 1", timeout: 10s}
       cache:
         checks:
           - {type: ping, command: "redis-cli ping", expected: "PONG"}
@@ -49,7 +49,7 @@ def test_it_imports_the_example_of_the_issue(admin_user):
     tcp = Check.objects.get(service="main_api", type="tcp")
     assert tcp.target["port"] == 5000 and tcp.timeout_s == 3 and tcp.crit_ms is None
     query = Check.objects.get(service="database")
-    assert query.target == {"dsn": "postgresql://app@127.0.0.1:5432/app", "query": "SELECT 1"}
+    assert query.target == {"dsn": "postgresql://app@127.0.0.1/app", "query": "SELECT 1"}
     assert query.timeout_s == 10
     redis = Check.objects.get(service="cache")
     assert redis.type == "redis" and redis.target["port"] == 6379  # no redis-cli needed
