@@ -90,7 +90,35 @@ class Detail(Schema):
     detail: str
 
 
-@auth_router.post("/token", auth=None, response={200: TokenPair, 401: Detail, 429: Detail})
+class UnsupportedMediaType(Exception):
+    """A 415: the body is not the JSON the endpoint reads."""
+
+
+@api.exception_handler(UnsupportedMediaType)
+def _unsupported(request, exc):
+    return api.create_response(request, {"detail": str(exc)}, status=415)
+
+
+def sign_in_request_guard(request) -> bool:
+    """Before the body is parsed or any failure is counted: JSON from the console's own origin.
+
+    A page on another local port (a dev server on :5173) can post `text/plain` cross-origin
+    without a preflight; counting those as failed sign-ins would let it lock anyone out. Scripts
+    send no Origin and pass.
+    """
+    if (request.content_type or "") != "application/json":
+        raise UnsupportedMediaType("send the credentials as application/json")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.get_host()}":
+        raise PermissionDenied("sign-in is accepted only from this console's own pages")
+    return True
+
+
+@auth_router.post(
+    "/token",
+    auth=sign_in_request_guard,
+    response={200: TokenPair, 401: Detail, 403: Detail, 415: Detail, 429: Detail},
+)
 def obtain_token(request, credentials: Credentials):
     address = audit.client_address(request)
     if lock := lockout.locked(credentials.username, address):
