@@ -14,10 +14,8 @@ from django.http import JsonResponse
 from ninja import NinjaAPI, Router, Schema, Status
 from ninja.errors import AuthenticationError
 
-from console import audit, tokens
+from console import audit, sign_in, tokens
 from console.api_auth import JWTBearer
-from console.security import lockout
-from console.signals import judge_password
 from ports.actions import ActionError
 
 
@@ -120,32 +118,16 @@ def sign_in_request_guard(request) -> bool:
     response={200: TokenPair, 401: Detail, 403: Detail, 415: Detail, 429: Detail},
 )
 def obtain_token(request, credentials: Credentials):
-    address = audit.client_address(request)
-    if lock := lockout.locked(credentials.username, address):
-        audit.record(
-            "auth.token",
-            request=request,
-            target=credentials.username[:150],
-            outcome="locked",
-            username=credentials.username[:150],
-        )
+    # The same throttle and audit as the sign-in pages (console.sign_in).
+    if lock := sign_in.refused_while_locked(request, credentials.username, "auth.token"):
         response = api.create_response(request, {"detail": lock.message}, status=429)
         response["Retry-After"] = str(lock.seconds)
         return response
     user = authenticate(request, username=credentials.username, password=credentials.password)
     if user is None:
-        lockout.failed(credentials.username, address)
-        audit.record(
-            "auth.token",
-            request=request,
-            target=credentials.username[:150],
-            outcome="denied",
-            username=credentials.username[:150],
-        )
+        sign_in.failed(request, credentials.username, "auth.token")
         return Status(401, {"detail": "Invalid username or password"})
-    lockout.succeeded(credentials.username, address)
-    judge_password(user, credentials.password)
-    audit.record("auth.token", request=request, user=user, target=user.get_username())
+    sign_in.succeeded(request, user, credentials.password, "auth.token")
     return tokens.issue_pair(user)
 
 

@@ -37,5 +37,7 @@ urlpatterns = [
     path("projects/", include("ports.project_urls")),
     path("checks/", include("health.urls")),
     path("api/v1/", api.urls),
+    # Ahead of admin.site.urls: the admin login with the console's throttle (views.admin_login).
+    path("admin/login/", views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]

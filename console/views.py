@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
@@ -14,8 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from console import audit
 from console.models import SignInLink
-from console.security import lockout
-from console.signals import judge_password
+from console.sign_in import ConsoleSignInForm, with_lock_status
 
 
 @login_not_required
@@ -25,42 +24,23 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 class ConsoleLoginView(LoginView):
+    """The throttle and audit live in the form (console.sign_in), shared with the admin site."""
+
     template_name = "console/login.html"
+    authentication_form = ConsoleSignInForm
     redirect_authenticated_user = True
 
-    def post(self, request, *args, **kwargs):
-        username = (request.POST.get("username") or "")[:150]
-        if lock := lockout.locked(username, audit.client_address(request)):
-            audit.record(
-                "auth.login", request=request, target=username, outcome="locked", username=username
-            )
-            # An unbound form: validating it would try the password, which is what is locked.
-            form = self.get_form_class()(request, initial={"username": username})
-            response = self.render_to_response(
-                self.get_context_data(form=form, locked_message=lock.message), status=429
-            )
-            response["Retry-After"] = str(lock.seconds)
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_valid(self, form):
-        lockout.succeeded(form.get_user().get_username(), audit.client_address(self.request))
-        judge_password(form.get_user(), form.cleaned_data["password"])
-        audit.record(
-            "auth.login",
-            request=self.request,
-            user=form.get_user(),
-            target=form.get_user().get_username(),
-        )
-        return super().form_valid(form)
-
     def form_invalid(self, form):
-        username = (form.data.get("username") or "")[:150]
-        lockout.failed(username, audit.client_address(self.request))
-        audit.record(
-            "auth.login", request=self.request, target=username, outcome="denied", username=username
-        )
-        return super().form_invalid(form)
+        return with_lock_status(super().form_invalid(form), form.lock)
+
+
+@login_not_required
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin site's own login (its view, template and AdminSignInForm, set in console/admin.py),
+    answering 429 with Retry-After while locked, as the console's page does."""
+    response = admin.site.login(request)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    return with_lock_status(response, getattr(form, "lock", None))
 
 
 @login_not_required
