@@ -304,6 +304,7 @@ class ChannelIn(Schema):
     config: dict = Field(default_factory=dict)
     enabled: bool = True
     on_degraded: bool = False
+    on_exposure: bool = False
     remind_every_s: int = Field(0, ge=0, le=7 * 86400)
 
 
@@ -312,6 +313,7 @@ class ChannelPatch(Schema):
     config: dict | None = None
     enabled: bool | None = None
     on_degraded: bool | None = None
+    on_exposure: bool | None = None
     remind_every_s: int | None = Field(None, ge=0, le=7 * 86400)
 
 
@@ -322,6 +324,7 @@ class ChannelOut(Schema):
     config: dict
     enabled: bool
     on_degraded: bool
+    on_exposure: bool
     remind_every_s: int
 
 
@@ -368,6 +371,7 @@ def _channel_out(request, channel: AlertChannel) -> dict:
         "config": channel.config if admin else redact_channel_config(channel.config),
         "enabled": channel.enabled,
         "on_degraded": channel.on_degraded,
+        "on_exposure": channel.on_exposure,
         "remind_every_s": channel.remind_every_s,
     }
 

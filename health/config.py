@@ -70,7 +70,7 @@ CHANNEL_KEYS = {
     "email": {"recipients"},
     "pagerduty": {"service_key", "routing_key", "events_url"},
 }
-CHANNEL_COMMON = {"kind", "enabled", "on_degraded", "remind_every"}
+CHANNEL_COMMON = {"kind", "enabled", "on_degraded", "on_exposure", "remind_every"}
 
 
 class ConfigError(ValueError):
@@ -340,6 +340,7 @@ def _channel(name: str, body, path: tuple, lines) -> dict:
         "config": config,
         "enabled": bool(body.get("enabled", True)),
         "on_degraded": bool(body.get("on_degraded", False)),
+        "on_exposure": bool(body.get("on_exposure", False)),
         "remind_every_s": int(remind_s),
     }
     try:
@@ -492,6 +493,8 @@ def export_data(reveal: bool = False) -> dict:
             body["enabled"] = False
         if channel.on_degraded:
             body["on_degraded"] = True
+        if channel.on_exposure:
+            body["on_exposure"] = True
         if channel.remind_every_s:
             body["remind_every"] = f"{channel.remind_every_s}s"
         channels[channel.name] = body

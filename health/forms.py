@@ -264,6 +264,10 @@ class ChannelForm(forms.Form):
         help_text="empty: PagerDuty's own",
     )
     on_degraded = forms.BooleanField(label="Also alert on degraded", required=False)
+    on_exposure = forms.BooleanField(
+        label="Also alert on a dangerous exposure (a debugger or open database on all interfaces)",
+        required=False,
+    )
     remind_every_s = forms.IntegerField(
         label="Remind every (s, 0 = off)", required=False, min_value=0, initial=0
     )
@@ -289,6 +293,7 @@ class ChannelForm(forms.Form):
             "kind": kind,
             "config": config,
             "on_degraded": data["on_degraded"],
+            "on_exposure": data["on_exposure"],
             "remind_every_s": data["remind_every_s"] or 0,
         }
 

@@ -241,6 +241,7 @@ def validate_channel(data: dict) -> dict:
         "config": config,
         "enabled": bool(data.get("enabled", True)),
         "on_degraded": bool(data.get("on_degraded", False)),
+        "on_exposure": bool(data.get("on_exposure", False)),
         "remind_every_s": remind,
     }
 
@@ -290,6 +291,7 @@ def update_channel(
         "config": channel.config,
         "enabled": channel.enabled,
         "on_degraded": channel.on_degraded,
+        "on_exposure": channel.on_exposure,
         "remind_every_s": channel.remind_every_s,
     }
     definition = validate_channel({**current, **{k: v for k, v in data.items() if v is not None}})
