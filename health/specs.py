@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 from django.conf import settings
 
 from health.models import CHECK_TYPES
+from health.probes.query import sqlite_path
 from health.secrets import redact_url
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -251,12 +252,6 @@ def statement_refusal(query: str) -> str | None:
     if first not in READ_STATEMENTS:
         return f"a query check reads: start with {', '.join(s.upper() for s in READ_STATEMENTS)}"
     return None
-
-
-def sqlite_path(dsn: str) -> str:
-    """sqlite:////abs/path (four slashes) is absolute; sqlite:///rel/path is relative."""
-    path = unquote(urlparse(dsn).path)
-    return path[1:] if path.startswith("//") else path.lstrip("/") or path
 
 
 def own_database_refusal(dsn: str) -> str | None:

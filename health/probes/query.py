@@ -45,7 +45,7 @@ async def probe(target: dict, timeout: float) -> ProbeResult:
     elif scheme in {"mysql", "mariadb"}:
         rows, first = await asyncio.to_thread(_mysql, dsn, statement, timeout)
     elif scheme == "sqlite":
-        rows, first = await asyncio.to_thread(_sqlite, _sqlite_path(dsn), statement, timeout)
+        rows, first = await asyncio.to_thread(_sqlite, sqlite_path(dsn), statement, timeout)
     else:
         raise ProbeFailed(
             f"unsupported database {scheme!r}: use postgresql://, mysql:// or sqlite://"
@@ -82,8 +82,9 @@ def _scrub(message: str, statement: str) -> str:
     return _QUOTED.sub(mask, " ".join(message.split()))[:200]
 
 
-def _sqlite_path(dsn: str) -> str:
-    # sqlite:////abs/path (four slashes) is absolute; sqlite:///rel/path is relative.
+def sqlite_path(dsn: str) -> str:
+    """The file of a SQLite DSN: sqlite:////abs/path (four slashes) is absolute,
+    sqlite:///rel/path is relative."""
     path = unquote(urlparse(dsn).path)
     return path[1:] if path.startswith("//") else path.lstrip("/") or path
 
