@@ -27,7 +27,7 @@ from django.db import DatabaseError, close_old_connections
 from django.db.models.signals import post_save
 
 from console.models import SecuritySettings
-from health.probes.netpolicy import NetworkPolicy, parse_ip, resolve_allowed
+from health.probes.netpolicy import NetworkPolicy, parse_ip
 
 logger = logging.getLogger("health.outbound")
 
@@ -157,10 +157,3 @@ def refusal_for_host(
             return f"{host}: {reason}"
     return None
 
-
-async def check_host_port(host: str, port: int) -> list[str]:
-    """The addresses a connection to host:port may use under the policy in force, for a probe
-    that connects by itself (the query probe): connect to one of these, never to the name again
-    (psycopg: pass it as `hostaddr` and keep `host` for TLS). Raises AddressRefused (a
-    ProbeFailed naming the address and the setting), or OSError when the name does not resolve."""
-    return await resolve_allowed(host, port, await current_policy())

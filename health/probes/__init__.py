@@ -26,8 +26,8 @@ class ProbeResult:
 
 Probe = Callable[..., Awaitable[ProbeResult]]
 # The probes that open connections take the network policy (`policy=`); each connects only to
-# addresses it allows. (The query probe joins them when it connects through the policy.)
-NETWORKED = frozenset({"http", "tcp", "redis"})
+# addresses it allows.
+NETWORKED = frozenset({"http", "tcp", "redis", "query"})
 
 
 class ProbeFailed(Exception):

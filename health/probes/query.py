@@ -10,18 +10,29 @@ Trusting the statement to be a SELECT is not enough: `ATTACH DATABASE 'file:/x?m
 `VACUUM INTO '/x'` would write files as the console's user. So the database refuses writes, and
 the result never carries row contents: "1 row", "no rows", or whether the first value matched
 `expect`. Which DSNs may be used (never the console's own database) is decided by the caller.
+
+Where it connects is judged like any probe's (`health.probes.netpolicy`): every host of a
+PostgreSQL or MySQL DSN is resolved here, each address judged, and the driver is handed the
+judged address (libpq's `hostaddr`, PyMySQL's `host`), so it never resolves the name again and a
+DNS answer cannot change between the check and the connect. A Unix socket is this machine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
 import sqlite3
 import time
+from typing import NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
 from health.probes import ProbeFailed, ProbeResult
+from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, parse_ip, resolve_allowed
+
+POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
+MYSQL_SCHEMES = frozenset({"mysql", "mariadb"})
 
 _SQLITE_WRITES = {
     sqlite3.SQLITE_ATTACH,
@@ -35,15 +46,17 @@ _SQLITE_WRITES = {
 }
 
 
-async def probe(target: dict, timeout: float) -> ProbeResult:
+async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY) -> ProbeResult:
     dsn = target.get("dsn") or ""
     statement = target.get("query") or "SELECT 1"
     scheme = urlparse(dsn).scheme
     started = time.perf_counter()
-    if scheme in {"postgres", "postgresql"}:
-        rows, first = await _postgres(dsn, statement, timeout)
-    elif scheme in {"mysql", "mariadb"}:
-        rows, first = await asyncio.to_thread(_mysql, dsn, statement, timeout)
+    if scheme in POSTGRES_SCHEMES:
+        pinned = await postgres_pinned_hosts(dsn, policy)
+        rows, first = await _postgres(dsn, statement, timeout, pinned)
+    elif scheme in MYSQL_SCHEMES:
+        addresses = await mysql_addresses(dsn, policy)
+        rows, first = await asyncio.to_thread(_mysql, dsn, statement, timeout, addresses)
     elif scheme == "sqlite":
         rows, first = await asyncio.to_thread(_sqlite, sqlite_path(dsn), statement, timeout)
     else:
@@ -89,6 +102,148 @@ def sqlite_path(dsn: str) -> str:
     return path[1:] if path.startswith("//") else path.lstrip("/") or path
 
 
+class InvalidDsn(ProbeFailed, ValueError):
+    """A DSN the driver cannot read: a failed run, or a refused save (a ValueError there).
+
+    The message quotes none of the DSN, which may hold a password."""
+
+
+class PostgresHost(NamedTuple):
+    """One host of a PostgreSQL DSN: libpq takes lists (host=a,b hostaddr=,10.0.0.5 port=1,2)."""
+
+    host: str  # a name, an address, a socket directory, or "" (the default socket)
+    hostaddr: str  # the address libpq connects to without resolving `host`, or ""
+    port: str
+
+    @property
+    def is_socket(self) -> bool:
+        # libpq: a host that is an absolute path (or @ for Linux's abstract namespace) is a
+        # Unix socket directory, and no host at all means the default socket.
+        return not self.hostaddr and (not self.host or self.host.startswith(("/", "@")))
+
+    @property
+    def judged(self) -> str:
+        """What the connection goes to: the hostaddr when there is one, else the host."""
+        return self.hostaddr or self.host
+
+
+def postgres_params(dsn: str) -> dict[str, str]:
+    """The DSN as libpq reads it (URL or key=value); InvalidDsn when it cannot."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = {key: str(value) for key, value in conninfo_to_dict(dsn).items()}
+    except psycopg.Error as error:
+        # libpq quotes the part it could not read, which may be the password.
+        reason = _QUOTED.sub('"…"', " ".join(str(error).split()))
+        raise InvalidDsn(f"not a DSN libpq can read ({reason})") from None
+    if "service" in params:
+        raise InvalidDsn(
+            "service= takes the host from a pg_service.conf file, where the console cannot "
+            "check it; write the host in the DSN"
+        )
+    return params
+
+
+def postgres_hosts(params: dict[str, str]) -> list[PostgresHost]:
+    """Every host libpq would try, in its order, with the PG* variables it would fall back on."""
+
+    def listed(key: str, variable: str) -> list[str]:
+        value = params.get(key, os.environ.get(variable, ""))
+        return [part.strip() for part in value.split(",")] if value else []
+
+    hosts, hostaddrs = listed("host", "PGHOST"), listed("hostaddr", "PGHOSTADDR")
+    ports = listed("port", "PGPORT")
+    count = max(len(hosts), len(hostaddrs), 1)
+    if hosts and hostaddrs and len(hosts) != len(hostaddrs):
+        raise InvalidDsn(f"{len(hosts)} hosts but {len(hostaddrs)} hostaddr values")
+    if len(ports) > 1 and len(ports) != count:
+        raise InvalidDsn(f"{len(ports)} ports for {count} hosts")
+    for hostaddr in hostaddrs:
+        if hostaddr and parse_ip(hostaddr) is None:
+            raise InvalidDsn(f"hostaddr {hostaddr!r} is not an IP address")
+    return [
+        PostgresHost(host, hostaddr, port)
+        for host, hostaddr, port in zip(
+            hosts or [""] * count,
+            hostaddrs or [""] * count,
+            ports * count if len(ports) == 1 else ports or [""] * count,
+            strict=True,
+        )
+    ]
+
+
+class MysqlServer(NamedTuple):
+    host: str
+    port: int
+    unix_socket: str | None  # PyMySQL then connects to the socket and ignores host
+
+
+def mysql_server(dsn: str) -> MysqlServer:
+    parsed = urlparse(dsn)
+    options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    try:
+        port = parsed.port or 3306
+    except ValueError:
+        raise InvalidDsn("the port is not a number from 1 to 65535") from None
+    return MysqlServer(parsed.hostname or "127.0.0.1", port, options.get("unix_socket"))
+
+
+def network_hosts(dsn: str) -> list[str]:
+    """The hosts a DSN reaches over the network, for the policy to judge: none for SQLite and
+    Unix sockets. InvalidDsn when the DSN cannot be read."""
+    scheme = urlparse(dsn).scheme
+    if scheme in POSTGRES_SCHEMES:
+        return [
+            entry.judged for entry in postgres_hosts(postgres_params(dsn)) if not entry.is_socket
+        ]
+    if scheme in MYSQL_SCHEMES:
+        server = mysql_server(dsn)
+        return [] if server.unix_socket else [server.host]
+    return []
+
+
+async def _allowed(host: str, port: int, policy: NetworkPolicy) -> list[str]:
+    try:
+        return await resolve_allowed(host, port, policy)
+    except OSError as error:  # the name does not resolve (a refusal is a ProbeFailed)
+        raise ProbeFailed(f"connect failed: {host}: {error.strerror or error}") from error
+
+
+async def postgres_pinned_hosts(dsn: str, policy: NetworkPolicy) -> dict[str, str]:
+    """host, hostaddr and port for libpq, every host's addresses judged: a name becomes one
+    entry per address, each with its hostaddr, so libpq never resolves it (TLS still verifies
+    against the name). Nothing to add ({}) when the DSN only names Unix sockets."""
+    hosts: list[str] = []
+    hostaddrs: list[str] = []
+    ports: list[str] = []
+    for entry in postgres_hosts(postgres_params(dsn)):
+        if entry.is_socket:
+            addresses = [""]
+        else:
+            port = int(entry.port) if entry.port.isdigit() else 5432
+            addresses = await _allowed(entry.judged, port, policy)
+        for address in addresses:
+            hosts.append(entry.host)
+            hostaddrs.append(address)
+            ports.append(entry.port)
+    if not any(hostaddrs):
+        return {}
+    pinned = {"host": ",".join(hosts), "hostaddr": ",".join(hostaddrs)}
+    if any(ports):
+        pinned["port"] = ",".join(ports)
+    return pinned
+
+
+async def mysql_addresses(dsn: str, policy: NetworkPolicy) -> list[str]:
+    """The judged addresses to connect to, in order; [] for a Unix socket."""
+    server = mysql_server(dsn)
+    if server.unix_socket:
+        return []
+    return await _allowed(server.host, server.port, policy)
+
+
 def _count(rows: list) -> tuple[int, object]:
     first = rows[0][0] if rows and len(rows[0]) else None
     return len(rows), first
@@ -99,13 +254,14 @@ def _count(rows: list) -> tuple[int, object]:
 MAX_ROWS = 100
 
 
-async def _postgres(dsn: str, statement: str, timeout: float):
+async def _postgres(dsn: str, statement: str, timeout: float, pinned: dict[str, str]):
     import psycopg
 
     milliseconds = max(1, math.ceil(timeout * 1000))
     try:
         connection = await psycopg.AsyncConnection.connect(
             dsn,
+            **pinned,  # to the judged addresses (keyword values override the DSN's)
             connect_timeout=max(1, math.ceil(timeout)),
             # Set at connect time: the statement cannot switch them off, and a read-only
             # transaction refuses every write whatever the statement says.
@@ -127,28 +283,15 @@ async def _postgres(dsn: str, statement: str, timeout: float):
         await connection.close()
 
 
-def _mysql(dsn: str, statement: str, timeout: float):
+# PyMySQL's "Can't connect to MySQL server": the next judged address may answer.
+_MYSQL_CANNOT_CONNECT = 2003
+
+
+def _mysql(dsn: str, statement: str, timeout: float, addresses: list[str]):
+    """`addresses`: the judged addresses to try in order, or [] for the DSN's Unix socket."""
     import pymysql
 
-    parsed = urlparse(dsn)
-    options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-    try:
-        connection = pymysql.connect(
-            host=parsed.hostname or "127.0.0.1",
-            port=parsed.port or 3306,
-            user=unquote(parsed.username or "") or None,
-            password=unquote(parsed.password or ""),
-            database=unquote(parsed.path.lstrip("/")) or None,
-            connect_timeout=max(1, math.ceil(timeout)),
-            read_timeout=max(1, math.ceil(timeout)),
-            unix_socket=options.get("unix_socket"),
-            client_flag=0,  # no CLIENT.MULTI_STATEMENTS: the server refuses a second statement
-            # Every transaction of this session is read-only: DDL commits implicitly and would
-            # end a lone START TRANSACTION READ ONLY, but not this.
-            init_command="SET SESSION TRANSACTION READ ONLY",
-        )
-    except pymysql.Error as error:
-        raise ProbeFailed(f"connect failed: {_mysql_message(error)}") from error
+    connection = _mysql_connect(dsn, timeout, addresses)
     try:
         with connection.cursor() as cursor:
             _mysql_time_limit(cursor, timeout)
@@ -161,6 +304,39 @@ def _mysql(dsn: str, statement: str, timeout: float):
         raise ProbeFailed(f"query failed: {_scrub(_mysql_message(error), statement)}") from error
     finally:
         connection.close()
+
+
+def _mysql_connect(dsn: str, timeout: float, addresses: list[str]):
+    import pymysql
+
+    parsed, server = urlparse(dsn), mysql_server(dsn)
+    # With a Unix socket PyMySQL never uses the host; without one, only judged addresses.
+    candidates = [server.host] if server.unix_socket else addresses
+    if not candidates:
+        raise ProbeFailed(f"connect failed: no address of {server.host} was judged")
+    failure: pymysql.Error | None = None
+    for address in candidates:
+        try:
+            return pymysql.connect(
+                host=address,
+                port=server.port,
+                user=unquote(parsed.username or "") or None,
+                password=unquote(parsed.password or ""),
+                database=unquote(parsed.path.lstrip("/")) or None,
+                connect_timeout=max(1, math.ceil(timeout)),
+                read_timeout=max(1, math.ceil(timeout)),
+                unix_socket=server.unix_socket,
+                client_flag=0,  # no CLIENT.MULTI_STATEMENTS: the server refuses a second one
+                # Every transaction of this session is read-only: DDL commits implicitly and
+                # would end a lone START TRANSACTION READ ONLY, but not this.
+                init_command="SET SESSION TRANSACTION READ ONLY",
+            )
+        except pymysql.Error as error:
+            failure = error
+            if error.args[:1] != (_MYSQL_CANNOT_CONNECT,):
+                break  # refused by the server itself (a password): another address won't help
+    assert failure is not None  # the loop ran at least once
+    raise ProbeFailed(f"connect failed: {_mysql_message(failure)}") from failure
 
 
 def _mysql_time_limit(cursor, timeout: float) -> None:

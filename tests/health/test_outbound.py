@@ -6,7 +6,6 @@ No traffic beyond loopback: the `connects` guard stops any such connect before t
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -16,12 +15,11 @@ from django.core.exceptions import ImproperlyConfigured
 from console.models import SecuritySettings
 from console.security import runtime_settings
 from health import outbound
-from health.probes.netpolicy import AddressRefused, own_addresses
 from health.runner import CheckSpec, execute
 from tests import netguard
+from tests.outbound_seams import METADATA, foreign_address
 
 connects = netguard.connects  # the fixture, by its name here
-METADATA = "169.254.169.254"
 
 
 @pytest.fixture(autouse=True)
@@ -29,14 +27,6 @@ def fresh_policy():
     outbound.forget()
     yield
     outbound.forget()
-
-
-def foreign_address(network: str = "10.0.0.0/8") -> str:
-    own = own_addresses()
-    for address in ipaddress.ip_network(network).hosts():
-        if address not in own:
-            return str(address)
-    raise AssertionError(f"every address of {network} is this machine's")
 
 
 def test_it_allows_only_this_machine_by_default(db):
@@ -163,10 +153,3 @@ async def test_the_runner_refuses_metadata(connects):
     assert not observation.ok
     assert METADATA in observation.detail
     assert connects.addresses == []
-
-
-@pytest.mark.django_db(transaction=True)
-async def test_check_host_port_answers_the_addresses_to_use():
-    assert await outbound.check_host_port("127.0.0.1", 5432) == ["127.0.0.1"]
-    with pytest.raises(AddressRefused, match="CONSOLE_CHECK_NETWORKS"):
-        await outbound.check_host_port(METADATA, 5432)
