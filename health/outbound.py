@@ -135,7 +135,7 @@ def refusal_for_host(
     host: str,
     *,
     policy_in_force: NetworkPolicy | None = None,
-    resolve: Callable[[str], list[str]] = _resolve_for_save,
+    resolve: Callable[[str], list[str]] | None = None,
 ) -> str | None:
     """Why a check may not be saved with this host, or None. For `health.specs` at save time.
 
@@ -149,11 +149,11 @@ def refusal_for_host(
     if parse_ip(host) is not None:
         return judge.refusal(host)
     try:
-        addresses = resolve(host)
-    except (OSError, FutureTimeout, UnicodeError):
+        # Looked up at the call, not bound as a default, so that tests can answer for DNS.
+        addresses = (resolve or _resolve_for_save)(host)
+    except (OSError, FutureTimeout, ValueError):  # ValueError: a name IDNA cannot encode
         return None
     for address in addresses:
         if (reason := judge.refusal(address)) is not None:
             return f"{host}: {reason}"
     return None
-

@@ -9,11 +9,13 @@ import ipaddress
 import os
 import re
 import socket
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from django.conf import settings
 
+from health import outbound
 from health.models import CHECK_TYPES
+from health.probes import query as query_probe
 from health.probes.query import sqlite_path
 from health.secrets import redact_url
 
@@ -119,10 +121,23 @@ def _optional_ms(data: dict, field: str) -> int | None:
 
 
 def _host(target: dict, default: str = "127.0.0.1") -> str:
+    """The target's host, judged by the outbound policy (for every type that connects to one)."""
     host = str(target.get("host") or default).strip()
     if len(host) > 253 or not re.fullmatch(r"[A-Za-z0-9._:\-\[\]]+", host):
         raise InvalidCheck("target.host", f"{host!r} is not a host name or address")
-    return host.strip("[]")
+    host = host.strip("[]")
+    _judge_host("target.host", host)
+    return host
+
+
+def _judge_host(field: str, host: str) -> None:
+    """Refuse a host the outbound policy refuses now, naming the address and the setting.
+
+    A name that does not resolve now is saved: every run judges what it connects to anyway."""
+    if "${" in host:
+        return  # a placeholder: judged at each run, once it is resolved
+    if reason := outbound.refusal_for_host(host):
+        raise InvalidCheck(field, reason)
 
 
 def _port(target: dict, default: int | None = None) -> int:
@@ -152,6 +167,7 @@ def _http(target: dict) -> dict:
         raise InvalidCheck("target.url", f"{url!r} has an invalid port") from None
     if parsed.scheme not in {"http", "https"} or not parsed.hostname or " " in url:
         raise InvalidCheck("target.url", f"{url!r} is not an http:// or https:// URL")
+    _judge_host("target.url", parsed.hostname)
     method = str(target.get("method") or "GET").upper()
     if method not in METHODS:
         raise InvalidCheck("target.method", f"one of {', '.join(METHODS)}")
@@ -229,6 +245,7 @@ def _query(target: dict) -> dict:
             )
         if reason := own_database_refusal(dsn):
             raise InvalidCheck("target.dsn", reason)
+        _judge_dsn_hosts(dsn)
     query = _text(target, "query", 2000).strip() or "SELECT 1"
     if reason := statement_refusal(query):
         raise InvalidCheck("target.query", reason)
@@ -241,6 +258,19 @@ def _query(target: dict) -> dict:
     if expect not in (None, ""):
         checked["expect"] = str(expect)
     return checked
+
+
+def _judge_dsn_hosts(dsn: str) -> None:
+    """Every host a DSN connects to (libpq: each of a list, or its hostaddr), judged like a
+    tcp check's host; Unix sockets are this machine."""
+    try:
+        hosts = query_probe.network_hosts(dsn)
+    except query_probe.InvalidDsn as error:
+        if "${" in dsn:
+            return  # a placeholder may be what makes it readable: judged at each run
+        raise InvalidCheck("target.dsn", str(error)) from None
+    for host in hosts:
+        _judge_host("target.dsn", host)
 
 
 def statement_refusal(query: str) -> str | None:
@@ -263,7 +293,7 @@ def own_database_refusal(dsn: str) -> str | None:
         if parsed.scheme == "sqlite" and engine.endswith("sqlite3"):
             same = _same_file(sqlite_path(dsn), str(config["NAME"]))
         elif parsed.scheme in {"postgres", "postgresql"} and engine.endswith("postgresql"):
-            same = _same_postgres(parsed, config)
+            same = _same_postgres(dsn, config)
         else:
             same = False
         if same:
@@ -287,19 +317,29 @@ def _same_file(path: str, own: str) -> bool:
         return os.path.realpath(path) == os.path.realpath(own)
 
 
-def _same_postgres(parsed, config: dict) -> bool:
-    from urllib.parse import parse_qs
-
-    options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-    name = unquote(parsed.path.lstrip("/")) or options.get("dbname") or parsed.username or ""
-    host = parsed.hostname or options.get("host") or ""
-    port = parsed.port or int(options.get("port") or 5432)
-    own_port = int(config.get("PORT") or 5432)
-    return (
-        name == str(config.get("NAME") or "")
-        and port == own_port
-        and _is_local(host) == _is_local(str(config.get("HOST") or ""))
+def _same_postgres(dsn: str, config: dict) -> bool:
+    """Whether any host libpq would try (each of a list, a hostaddr before its name) is the
+    console's server, on its port, with its database name."""
+    try:
+        params = query_probe.postgres_params(dsn)
+        hosts = query_probe.postgres_hosts(params)
+    except query_probe.InvalidDsn:
+        return False  # libpq cannot read it either: it connects nowhere
+    name = params.get("dbname") or params.get("user") or ""
+    if name != str(config.get("NAME") or ""):
+        return False
+    own_port = _postgres_port(config.get("PORT"))
+    own_local = _is_local(str(config.get("HOST") or ""))
+    return any(
+        _postgres_port(entry.port) == own_port
+        and (entry.is_socket or _is_local(entry.judged)) == own_local
+        for entry in hosts
     )
+
+
+def _postgres_port(value) -> int:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else 5432
 
 
 def _is_local(host: str) -> bool:
