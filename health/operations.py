@@ -53,31 +53,28 @@ def _check_role(who, kinds, scope, action: str, name: str, request):
     return actor
 
 
-def _placeholders(kind: str, target: dict, stored: dict | None, env) -> None:
+def _refuse_placeholders(
+    root: str, values: dict, stored: dict | None, secret_fields: tuple[str, ...], env
+) -> None:
     """`${VAR}` only in secret fields of an admin's import; an unchanged stored one is kept.
 
     `env` is the environment an admin's import may name variables of; None everywhere else.
     """
-
-    def unchanged(path: str, value: str) -> bool:
-        if stored is None:
-            return False
-        node: object = {"target": stored}
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        return node == value
-
     try:
         secrets.check_placeholders(
-            {"target": target},
-            root="target",
-            secret_fields=secrets.CHECK_SECRETS.get(kind, ()),
+            {root: values},
+            root=root,
+            secret_fields=secret_fields,
             admin_import=env is not None,
             environ=env,
-            unchanged=unchanged,
+            unchanged=secrets.stored_unchanged(stored, root),
         )
     except secrets.PlaceholderError as error:
         raise specs.InvalidCheck(error.field, error.message) from None
+
+
+def _placeholders(kind: str, target: dict, stored: dict | None, env) -> None:
+    _refuse_placeholders("target", target, stored, secrets.CHECK_SECRETS.get(kind, ()), env)
 
 
 def _unique_name(name: str, exclude: int | None = None) -> None:
@@ -247,23 +244,7 @@ def validate_channel(data: dict) -> dict:
 
 
 def _channel_placeholders(config: dict, stored: dict | None, env) -> None:
-    def unchanged(path: str, value: str) -> bool:
-        node: object = {"config": stored or {}}
-        for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        return stored is not None and node == value
-
-    try:
-        secrets.check_placeholders(
-            {"config": config},
-            root="config",
-            secret_fields=secrets.CHANNEL_SECRETS,
-            admin_import=env is not None,
-            environ=env,
-            unchanged=unchanged,
-        )
-    except secrets.PlaceholderError as error:
-        raise specs.InvalidCheck(error.field, error.message) from None
+    _refuse_placeholders("config", config, stored, secrets.CHANNEL_SECRETS, env)
 
 
 def create_channel(

@@ -70,6 +70,22 @@ def _secret_path(path: str, secret_fields: tuple[str, ...], root: str) -> bool:
     return len(parts) >= 2 and parts[0] == root and parts[1] in secret_fields
 
 
+def stored_unchanged(stored: Mapping | None, root: str) -> Callable[[str, str], bool]:
+    """`unchanged` for `check_placeholders`: whether the string at a dotted path ("target.url",
+    "config.headers.X-Key") is the one already stored under `root`. Nothing is unchanged when
+    nothing is stored yet (a new check or channel, or a check whose type changes)."""
+
+    def unchanged(path: str, value: str) -> bool:
+        if stored is None:
+            return False
+        node: object = {root: stored}
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        return node == value
+
+    return unchanged
+
+
 def check_placeholders(
     values: dict,
     *,

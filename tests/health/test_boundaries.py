@@ -229,6 +229,30 @@ def test_placeholders_outside_an_admins_import_are_refused(client, admin_user, b
     assert response.status_code == 422 and "import" in response.json()["detail"]
 
 
+def test_an_edit_keeps_a_stored_placeholder_but_cannot_add_one(admin_user, operator_user):
+    env = {"PORTSIDE_REDIS_PW": "pw", "PORTSIDE_HOOK": "http://127.0.0.1:9/hook"}
+    text = textwrap.dedent(
+        """\
+        checks:
+          - {type: redis, name: r, password: '${PORTSIDE_REDIS_PW}'}
+        alerts:
+          slack: {webhook_url: '${PORTSIDE_HOOK}'}
+        """
+    )
+    config.import_yaml(text, admin_user, environ=env)
+    check, channel = Check.objects.get(name="r"), AlertChannel.objects.get(name="slack")
+    operations.update_check(operator_user, check, {"interval_s": 60})
+    operations.update_channel(admin_user, channel, {"remind_every_s": 600})
+    check.refresh_from_db()
+    channel.refresh_from_db()
+    assert check.target["password"] == "${PORTSIDE_REDIS_PW}"
+    assert channel.config["webhook_url"] == "${PORTSIDE_HOOK}"
+    with pytest.raises(specs.InvalidCheck, match="import"):
+        operations.update_check(operator_user, check, {"target": {"password": "${PORTSIDE_X}"}})
+    with pytest.raises(specs.InvalidCheck, match="import"):
+        operations.update_channel(admin_user, channel, {"config": {"webhook_url": "${PORTSIDE_X}"}})
+
+
 # -- 3. secrets for admins only ----------------------------------------------------------------
 
 SECRETS = {
