@@ -122,9 +122,14 @@ def _line(lines: dict, path: tuple) -> int | None:
     return lines.get(())
 
 
-# Keys whose values are secrets, where a `${VAR}` placeholder may stand (headers: each value).
-PLACEHOLDER_KEYS = {"url", "endpoint", "headers", "send", "password", "dsn", "webhook_url"}
-PLACEHOLDER_KEYS |= {"events_url", "routing_key", "service_key"}
+# Keys whose values are secrets, where a `${VAR}` placeholder may stand (headers: each value):
+# the secret fields of `health.secrets`, and this file's own names for two of them (a service's
+# `endpoint` is its checks' url; pagerduty's `service_key` is its routing_key).
+PLACEHOLDER_KEYS = frozenset(
+    {name for fields in secrets.CHECK_SECRETS.values() for name in fields}
+    | set(secrets.CHANNEL_SECRETS)
+    | {"endpoint", "service_key"}
+)
 
 
 def _refuse_stray_placeholders(value, path: tuple, lines) -> None:

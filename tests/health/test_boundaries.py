@@ -253,6 +253,16 @@ def test_an_edit_keeps_a_stored_placeholder_but_cannot_add_one(admin_user, opera
         operations.update_channel(admin_user, channel, {"config": {"webhook_url": "${PORTSIDE_X}"}})
 
 
+def test_the_yaml_reader_takes_placeholders_in_exactly_the_secret_fields():
+    from health import secrets
+
+    fields = {name for names in secrets.CHECK_SECRETS.values() for name in names}
+    fields |= set(secrets.CHANNEL_SECRETS)
+    # Besides them, only the file's own names for two of them.
+    assert config.PLACEHOLDER_KEYS - fields == {"endpoint", "service_key"}
+    assert fields <= config.PLACEHOLDER_KEYS
+
+
 # -- 3. secrets for admins only ----------------------------------------------------------------
 
 SECRETS = {
