@@ -245,6 +245,8 @@ LOGGING = {
 CONSOLE_RUN_SERVICES = envbool("CONSOLE_RUN_SERVICES", True)
 CONSOLE_SERVICES = [
     "ports.sampler.run",
+    # Probes each new listener on all interfaces as the sampler sees it (needs the sampler here).
+    "console.security.exposure_watch.run",
 ]
 CONSOLE_SAMPLE_INTERVAL_MS = envint("CONSOLE_SAMPLE_INTERVAL_MS", 250)
 # How often an open websocket asks the gate again whether its session or token still holds.

@@ -157,25 +157,32 @@ async def refused(scope, user, token_scope: str | None, role: str, action: str) 
     return await database_sync_to_async(decide)()
 
 
-async def still_allowed(scope, user, token_scope: str | None) -> str | None:
+async def still_allowed(
+    scope, user, token_scope: str | None, role: str | None = None
+) -> str | None:
     """Why an open socket must close now (session ended, token expired or revoked, user
-    deactivated, address no longer allowed), or None."""
+    deactivated or no longer of `role`, address no longer allowed), or None."""
     from console.security import gate
     from console.security.roles import VIEWER
 
-    return await database_sync_to_async(gate.refusal)(actor_for(scope, user, token_scope), VIEWER)
+    return await database_sync_to_async(gate.refusal)(
+        actor_for(scope, user, token_scope), role or VIEWER
+    )
 
 
-async def watch_rights(consumer, user, token_scope: str | None, close_code: int = 4401) -> None:
+async def watch_rights(
+    consumer, user, token_scope: str | None, close_code: int = 4401, role: str | None = None
+) -> None:
     """Close `consumer` once its rights lapse: a socket must not outlive a sign-out, a revoked
-    or expired token, or a deactivated user. Runs as a task for as long as the socket is open."""
+    or expired token, a deactivated user or (for an admin's page) a lost role. Runs as a task
+    for as long as the socket is open."""
     import asyncio
 
     from django.conf import settings
 
     while True:
         await asyncio.sleep(max(0.1, settings.CONSOLE_WS_RECHECK_SECONDS))
-        if await still_allowed(consumer.scope, user, token_scope) is not None:
+        if await still_allowed(consumer.scope, user, token_scope, role) is not None:
             await consumer.close(code=close_code)
             return
 

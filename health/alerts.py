@@ -8,6 +8,7 @@ timeout, logs every attempt and retries a failed one a few times with backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -48,6 +49,7 @@ def message_for(event: str, name: str, state: str, detail: str) -> str:
         "degraded": f"{name} is DEGRADED",
         "reminder": f"{name} is still DOWN",
         "test": f"Test alert from Portside ({name})",
+        "exposure": f"Dangerous exposure: {name}",
     }[event]
     return f"{text}: {detail}"[:500] if detail else text
 
@@ -76,6 +78,41 @@ def enqueue(transitions) -> list[Alert]:
                 )
             )
     return Alert.objects.bulk_create(rows)
+
+
+def enqueue_exposures(findings) -> list[Alert]:
+    """One "exposure" alert per new dangerous listener, for each channel that asked for them.
+
+    `findings` are the exposure audit's new danger findings (port, address, process, kind, risk,
+    fix). The same listener found again after a restart of the console within a day is not news:
+    the message names its port, kind and pid, and a channel is told each message once a day.
+    """
+    channels = list(AlertChannel.objects.filter(enabled=True, on_exposure=True))
+    if not channels or not findings:
+        return []
+    since = timezone.now() - timedelta(days=1)
+    rows = []
+    for finding in findings:
+        name = f"port {finding.port} {finding.kind} ({finding.process}, pid {finding.pid})"
+        message = message_for("exposure", name, "danger", f"{finding.risk} Fix: {finding.fix}")
+        for channel in channels:
+            told = Alert.objects.filter(
+                channel=channel, event="exposure", message=message, created_at__gte=since
+            )
+            if not told.exists():
+                rows.append(
+                    Alert(
+                        channel=channel,
+                        check_name=f"exposure of port {finding.port}",
+                        event="exposure",
+                        state="danger",
+                        message=message,
+                    )
+                )
+    created = Alert.objects.bulk_create(rows)
+    if created:
+        nudge()
+    return created
 
 
 def enqueue_reminders(now=None) -> int:
@@ -151,9 +188,11 @@ async def deliver(alert: Alert, channel: AlertChannel) -> int | None:
     if channel.kind == "webhook":
         return await _post(config["url"], payload_for(alert), config.get("headers"))
     if channel.kind == "slack":
-        icon = {"trigger": ":red_circle:", "recovery": ":large_green_circle:"}.get(
-            alert.event, ":large_yellow_circle:"
-        )
+        icon = {
+            "trigger": ":red_circle:",
+            "exposure": ":red_circle:",
+            "recovery": ":large_green_circle:",
+        }.get(alert.event, ":large_yellow_circle:")
         body = {"text": f"{icon} {alert.message}"}
         if config.get("channel"):
             body["channel"] = config["channel"]
@@ -185,7 +224,9 @@ def _pd(alert: Alert, config: dict) -> dict:
         "routing_key": config.get("routing_key", ""),
         "event_action": action,
         # One incident per check: trigger and resolve meet on the same key.
-        "dedup_key": f"portside-check-{alert.check_ref_id or 'test'}",
+        "dedup_key": f"portside-check-{alert.check_ref_id or 'test'}"
+        if alert.event != "exposure"
+        else f"portside-exposure-{alert.message[:200]}",
     }
     if action == "trigger":
         body["payload"] = {
@@ -307,6 +348,29 @@ async def worker(
     due, and every `idle_poll_s` for alerts another process enqueued. Polling every second
     instead was a sizeable part of an idle console's CPU."""
     wake = wake or asyncio.Event()
+    waker = (asyncio.get_running_loop(), wake)
+    _wakers.add(waker)
+    try:
+        await _work(stop, wake, idle_poll_s, reminders_every_s)
+    finally:
+        _wakers.discard(waker)
+
+
+# The running workers' wake events, so that alerts enqueued outside the scheduler (the exposure
+# audit) are delivered now rather than at the next idle poll.
+_wakers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+
+def nudge() -> None:
+    """Wake every alert worker of this process (safe from any thread)."""
+    for loop, event in list(_wakers):
+        with contextlib.suppress(RuntimeError):  # that loop has closed
+            loop.call_soon_threadsafe(event.set)
+
+
+async def _work(
+    stop: asyncio.Event, wake: asyncio.Event, idle_poll_s: float, reminders_every_s: float
+) -> None:
     await sync_to_async(release_stuck)()
     last_reminders = float("-inf")
     while not stop.is_set():

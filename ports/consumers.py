@@ -28,6 +28,8 @@ NOT_AUTHENTICATED = 4401
 # Port changes from the sampler; check state changes from the health scheduler.
 EVENT_GROUPS = (sampler.GROUP, "health-events")
 MAX_MESSAGE_BYTES = 4096
+# HTML that other parts of the console render for this page (the exposure audit's badge).
+PAGE_GROUP = "ports-page"
 
 
 class PortsPageConsumer(AsyncWebsocketConsumer):
@@ -40,12 +42,14 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
             return
         self.view = ListenerFilter()
         await self.channel_layer.group_add(sampler.GROUP, self.channel_name)
+        await self.channel_layer.group_add(PAGE_GROUP, self.channel_name)
         await self.accept()
         self.watcher = asyncio.create_task(watch_rights(self, self.user, None, NOT_AUTHENTICATED))
 
     async def disconnect(self, code: int) -> None:
         _stop_watching(self)
         await self.channel_layer.group_discard(sampler.GROUP, self.channel_name)
+        await self.channel_layer.group_discard(PAGE_GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         """The page's filter (htmx ws-send of a hidden form); answers with a resync if due."""
@@ -64,6 +68,10 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
             rendered_at = 0.0
         if sampler.changed_since(rendered_at):
             await self.send(text_data=await asyncio.to_thread(self._render_rows))
+
+    async def page_fragment(self, message: dict) -> None:
+        """An out-of-band fragment rendered once for every open page (same for every user)."""
+        await self.send(text_data=message["html"])
 
     async def ports_changes(self, message: dict) -> None:
         template = "ports/ws/changes.html"

@@ -5,7 +5,9 @@ Every TCP listener bound to all interfaces (0.0.0.0 or ::) is probed through loo
 address. A listener bound to one other address is judged from its process and bind alone.
 What a probe looks for: a Werkzeug debugger, Django's technical 404 page (DEBUG on), an
 `http.server` directory listing, and a cache or database that answers without credentials.
-The result is cached briefly: probing takes up to a second or two.
+While the console's background services run, `exposure_watch` keeps the findings per listener
+and probes each new one as the sampler sees it; otherwise an audit is cached briefly (probing all
+takes up to a second or two).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import struct
 import threading
 import time
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 from ports import inventory
 from ports.records import ALL_INTERFACES, NETWORK, Listener
@@ -202,84 +205,139 @@ async def _probe(listener: Listener) -> str | None:
     return classify_http(console, root, missing)
 
 
-async def _audit_listeners(listeners: list[Listener]) -> tuple[list[Finding], int]:
-    findings: list[Finding] = []
-    limit = asyncio.Semaphore(CONCURRENCY)
-    to_probe: dict[tuple[str, int], Listener] = {}
-    own = os.getpid()
-    for listener in listeners:
-        if own in listener.pids:
-            continue  # the console itself: its own posture page covers it
-        if listener.exposure == NETWORK:
-            findings.append(
-                _finding(
-                    listener,
-                    "network-bind",
-                    WARN,
-                    f"Bound to {listener.address}: reachable from that network (judged from its "
-                    "bind and process; never probed).",
-                    BIND_LOOPBACK + ".",
-                    probed=False,
-                )
-            )
-        elif listener.exposure == ALL_INTERFACES:
-            if listener.proto == "tcp":
-                to_probe.setdefault((listener.family, listener.port), listener)
-            else:
-                findings.append(
-                    _finding(
-                        listener,
-                        "reachable",
-                        WARN,
-                        "UDP on all interfaces: reachable from every network this machine is on.",
-                        BIND_LOOPBACK + ".",
-                        probed=False,
-                    )
-                )
+Key = tuple[str, str, str, int, int]  # Listener.key: the socket's identity
 
-    async def probe(listener: Listener) -> Finding:
-        async with limit:
-            try:
-                kind = await _probe(listener)
-            except (OSError, TimeoutError, ValueError):
-                kind = None
-        if kind is not None:
-            risk, fix = HAZARDS[kind]
-            return _finding(listener, kind, DANGER, risk, fix, probed=True)
+
+def _unprobed(listener: Listener) -> Finding | None:
+    """The finding judged from bind and process alone, or None when the listener needs a probe
+    (TCP on all interfaces) or is no concern (loopback, the console itself)."""
+    if os.getpid() in listener.pids:
+        return None  # the console itself: its own posture page covers it
+    if listener.exposure == NETWORK:
+        return _finding(
+            listener,
+            "network-bind",
+            WARN,
+            f"Bound to {listener.address}: reachable from that network (judged from its "
+            "bind and process; never probed).",
+            BIND_LOOPBACK + ".",
+            probed=False,
+        )
+    if listener.exposure == ALL_INTERFACES and listener.proto != "tcp":
         return _finding(
             listener,
             "reachable",
             WARN,
-            "Bound to all interfaces: reachable from every network this machine is on.",
+            "UDP on all interfaces: reachable from every network this machine is on.",
             BIND_LOOPBACK + ".",
-            probed=True,
+            probed=False,
         )
+    return None
 
-    findings += await asyncio.gather(*(probe(listener) for listener in to_probe.values()))
-    findings.sort(key=lambda finding: (finding.severity != DANGER, finding.port))
+
+def needs_probe(listener: Listener) -> bool:
+    return (
+        listener.exposure == ALL_INTERFACES
+        and listener.proto == "tcp"
+        and os.getpid() not in listener.pids
+    )
+
+
+async def judge(listeners: list[Listener]) -> tuple[dict[Key, Finding], int]:
+    """Findings per listener (by socket identity) and how many sockets were probed.
+
+    Listeners that share a family and port (SO_REUSEPORT, a socket several processes hold) are
+    probed once: loopback cannot tell them apart anyway.
+    """
+    findings: dict[Key, Finding] = {}
+    limit = asyncio.Semaphore(CONCURRENCY)
+    to_probe: dict[tuple[str, int], list[Listener]] = {}
+    for listener in listeners:
+        if needs_probe(listener):
+            to_probe.setdefault((listener.family, listener.port), []).append(listener)
+        elif (finding := _unprobed(listener)) is not None:
+            findings[listener.key] = finding
+
+    async def probe(group: list[Listener]) -> None:
+        async with limit:
+            try:
+                kind = await _probe(group[0])
+            except (OSError, TimeoutError, ValueError):
+                kind = None
+        for listener in group:
+            if kind is not None:
+                risk, fix = HAZARDS[kind]
+                findings[listener.key] = _finding(listener, kind, DANGER, risk, fix, probed=True)
+            else:
+                findings[listener.key] = _finding(
+                    listener,
+                    "reachable",
+                    WARN,
+                    "Bound to all interfaces: reachable from every network this machine is on.",
+                    BIND_LOOPBACK + ".",
+                    probed=True,
+                )
+
+    await asyncio.gather(*(probe(group) for group in to_probe.values()))
     return findings, len(to_probe)
 
 
+def ordered(findings) -> tuple[Finding, ...]:
+    """Dangers first, then by port: the order every page and the API show."""
+    return tuple(sorted(findings, key=lambda finding: (finding.severity != DANGER, finding.port)))
+
+
 def run_audit(listeners: list[Listener] | None = None) -> Audit:
+    return audit_keyed(listeners)[0]
+
+
+def audit_keyed(listeners: list[Listener] | None = None) -> tuple[Audit, dict[Key, Finding]]:
+    """Probe every listener now: the audit and its findings by socket identity."""
     started = time.perf_counter()
     if listeners is None:
         listeners = list(inventory.snapshot().listeners)
-    findings, probed = asyncio.run(_audit_listeners(listeners))
-    return Audit(
+    findings, probed = asyncio.run(judge(listeners))
+    audit = Audit(
         checked_at=time.time(),
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         probed=probed,
-        findings=tuple(findings),
+        findings=ordered(findings.values()),
     )
+    return audit, findings
+
+
+class Watching(Protocol):
+    """What the live watch (exposure_watch) offers the readers here."""
+
+    def audit(self) -> Audit: ...
+
+    def listeners(self) -> list[Listener]: ...
+
+    def replace(self, audit: Audit, findings: dict[Key, Finding]) -> Audit: ...
 
 
 _cache_lock = threading.Lock()
 _cached: Audit | None = None
+_watching: Watching | None = None  # the live watch, while it runs in this process
+
+
+def watch_with(watching: Watching | None) -> None:
+    """Called by the live watch as it starts (with itself) and stops (with None)."""
+    global _watching
+    _watching = watching
 
 
 def latest(*, refresh: bool = False) -> Audit:
-    """The audit, at most CACHE_SECONDS old. One probe run at a time, whoever asks."""
+    """The audit: the live watch's when it runs in this process (kept per listener as the
+    sampler sees them come and go), else one at most CACHE_SECONDS old. `refresh` probes every
+    listener again. One probe run at a time, whoever asks."""
     global _cached
+    watching = _watching
+    if watching is not None:
+        if not refresh:
+            return watching.audit()
+        with _cache_lock:
+            return watching.replace(*audit_keyed(watching.listeners()))
     with _cache_lock:
         if refresh or _cached is None or time.time() - _cached.checked_at > CACHE_SECONDS:
             _cached = run_audit()
@@ -287,7 +345,10 @@ def latest(*, refresh: bool = False) -> Audit:
 
 
 def cached() -> Audit | None:
-    """The last audit if still fresh, without probing (for page badges)."""
+    """The live watch's audit, or the last one if still fresh, without probing (page badges)."""
+    watching = _watching
+    if watching is not None:
+        return watching.audit()
     audit = _cached
     if audit is None or time.time() - audit.checked_at > CACHE_SECONDS:
         return None

@@ -236,8 +236,8 @@ def _deploy_items(exposed: bool) -> list[Item]:
     return items
 
 
-def _exposure_items() -> list[Item]:
-    audit = exposures.cached()
+def exposure_items(audit: exposures.Audit | None) -> list[Item]:
+    """The posture's exposure row, for the page and for the live watch's push."""
     if audit is None:
         return [
             Item(
@@ -270,7 +270,7 @@ def assess() -> list[Item]:
         *_bind_items(),
         *_account_items(),
         *_settings_items(),
-        *_exposure_items(),
+        *exposure_items(exposures.cached()),
         *_deploy_items(exposed),
     ]
 
