@@ -8,8 +8,6 @@ call), and allowed non-local addresses are only ever handed to a recording conne
 from __future__ import annotations
 
 import datetime
-import ipaddress
-import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,47 +33,20 @@ from health.probes.netpolicy import (
     resolve_allowed,
 )
 from tests import netguard
-from tests.health.servers import ControlledHTTP, EchoTCP
+from tests.health import conftest as health_fixtures
+from tests.health.servers import ControlledHTTP
+from tests.outbound_seams import (
+    METADATA,
+    SETTING,
+    RecordingConnector,
+    Resolver,
+    foreign_address,
+    policy,
+)
 
-METADATA = "169.254.169.254"
-SETTING = "CONSOLE_CHECK_NETWORKS"
-connects = netguard.connects  # the fixture, by its name here
-
-
-def no_own_addresses(_address) -> bool:
-    """A machine whose only addresses are loopback, so a 10.x of the test host changes nothing."""
-    return False
-
-
-def policy(*networks: str, resolver=None) -> NetworkPolicy:
-    extra = {"resolver": resolver} if resolver else {}
-    return NetworkPolicy.from_text(*networks, is_own_address=no_own_addresses, **extra)
-
-
-class Resolver:
-    """A DNS seam: `answers[name]` is a list of answers, one per lookup (the last repeats)."""
-
-    def __init__(self, **answers: list[list[str]]):
-        self.answers = {name.replace("_", "."): list(each) for name, each in answers.items()}
-        self.lookups: list[str] = []
-
-    async def __call__(self, host: str, port: int) -> list[str]:
-        self.lookups.append(host)
-        if host not in self.answers:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        queue = self.answers[host]
-        return queue.pop(0) if len(queue) > 1 else queue[0]
-
-
-class RecordingConnector:
-    """Stands in for asyncio.open_connection: records where it was asked to go, opens nothing."""
-
-    def __init__(self):
-        self.calls: list[tuple[str, int, dict]] = []
-
-    async def __call__(self, host, port, **kwargs):
-        self.calls.append((host, port, kwargs))
-        return "reader", "writer"
+connects = netguard.connects  # the fixtures, by their names here
+http_server = health_fixtures.http_server
+echo_server = health_fixtures.echo_server
 
 
 class Redirecting:
@@ -105,33 +76,6 @@ class Redirecting:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def http_server():
-    server = ControlledHTTP()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def echo_server():
-    server = EchoTCP()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def foreign_address(network: str = "10.0.0.0/8") -> str:
-    """An address in `network` that is not one of this machine's own."""
-    own = own_addresses()
-    for address in ipaddress.ip_network(network).hosts():
-        if address not in own and not str(address).endswith(".0"):
-            return str(address)
-    raise AssertionError(f"every address of {network} is this machine's")
 
 
 # -- the policy: which addresses ----------------------------------------------------------
