@@ -89,7 +89,7 @@ def refusal(actor: Actor, needed: str) -> str | None:
     fresh = get_user_model().objects.filter(pk=user.pk).first()
     if fresh is None or not fresh.is_active:
         return "this account is deactivated"
-    if actor.token is not None:
+    if actor.token is not None and not _verified_by_this_request(actor):
         from console import tokens
 
         if not tokens.still_live(actor.token, fresh):
@@ -105,6 +105,13 @@ def refusal(actor: Actor, needed: str) -> str | None:
         # The holder could, the token can't: name the token, not the person.
         return f"this token's scopes ({actor.scope}) do not include {_scope_for(needed)}"
     return None
+
+
+def _verified_by_this_request(actor: Actor) -> bool:
+    """The API's bearer check verified these very claims for this request a moment ago
+    (console.api_auth); a socket's claims are as old as its handshake and are checked again."""
+    request = actor.request
+    return request is not None and getattr(request, "token_claims", None) is actor.token
 
 
 def _scope_for(role: str) -> str:
