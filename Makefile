@@ -51,6 +51,7 @@ browser:
 
 test: $(VENV)/.installed-test browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test browser

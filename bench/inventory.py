@@ -35,8 +35,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from ports import procinfo
-from ports.inventory import Inventory
+from ports.inventory import Inventory, processes
 
 LSOF = "/usr/bin/lsof"
 ADDRESSES = ("127.0.0.1", "::1", "0.0.0.0", "::")
@@ -201,7 +200,7 @@ def _first_line(proc: subprocess.Popen[str]) -> str:
 
 
 def _start_ticks(pid: int) -> int | None:
-    stat = procinfo.read_stat(pid)
+    stat = processes.read_stat(pid)
     return stat.start_ticks if stat else None
 
 

@@ -52,7 +52,7 @@ from websockets.asyncio.client import ClientConnection, connect
 # machine facts come from the foundation benchmark.
 from bench.inventory import _PREAMBLE, Scenario, load_facts
 from bench.live_report import render
-from ports.actions import find_free_port
+from ports.free_ports import find_free_port
 from tests.browser.conftest import (
     CHROMIUM_FLAGS,
     PASSWORD,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from console.models import AuditEntry
-from console.sign_in import AdminSignInForm
+from console.foundation.models import AuditEntry
+from console.security.sign_in import AdminSignInForm
 
 # The admin site's login through the console's throttle and audit (Django's own hook for its
 # form); console.urls routes /admin/login/ to views.admin_login for the 429 status.

@@ -14,9 +14,10 @@ from django.http import JsonResponse
 from ninja import NinjaAPI, Router, Schema, Status
 from ninja.errors import AuthenticationError
 
-from console import audit, sign_in, tokens
-from console.api_auth import JWTBearer
-from ports.actions import ActionError
+from console.foundation import audit, tokens
+from console.foundation.api_auth import JWTBearer
+from console.security import sign_in
+from ports.errors import ActionError
 
 
 def signed_in_or_bearer(view):
@@ -153,8 +154,9 @@ def revoke_token(request, body: RefreshIn):
 
 
 api.add_router("/auth", auth_router)
-api.add_router("/auth", "console.security_api.tokens_router")
-api.add_router("/", "console.security_api.router")
+api.add_router("/auth", "console.security.api.tokens_router")
+api.add_router("/", "console.security.api.router")
 api.add_router("/", "ports.api.router")
-api.add_router("/", "ports.projects_api.router")
+api.add_router("/", "ports.registry.api.router")
 api.add_router("/", "health.api.router")
+api.add_router("/", "console.metrics.router")

@@ -7,7 +7,7 @@ from django.db.models.signals import post_migrate
 def _ensure_role_groups(sender, **kwargs) -> None:
     from django.contrib.auth.models import Group
 
-    from console.security.roles import ROLES
+    from console.foundation.roles import ROLES
 
     for role in ROLES:
         Group.objects.get_or_create(name=role)
@@ -19,6 +19,6 @@ class ConsoleConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_role_groups, sender=self)
-        from console import checks, signals  # noqa: F401  (registers the system checks)
+        from console.security import checks, signals  # noqa: F401  (registers the system checks)
 
         signals.connect()

@@ -17,10 +17,11 @@ django_http = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from console.foundation.websockets import guarded  # noqa: E402
+from console.routing import websocket_urlpatterns  # noqa: E402
 from console.runtime import Runtime  # noqa: E402
-from console.websockets import websocket_application  # noqa: E402
 
-protocols = ProtocolTypeRouter({"http": django_http, "websocket": websocket_application()})
+protocols = ProtocolTypeRouter({"http": django_http, "websocket": guarded(websocket_urlpatterns)})
 
 
 async def application(scope, receive, send):

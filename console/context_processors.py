@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 
-from console.security.roles import role_of
+from console.foundation.roles import role_of
 
 
 def console(request) -> dict:

@@ -15,7 +15,7 @@ INTERVAL_S = 3600
 
 
 def prune_once() -> int:
-    from console import audit, tokens
+    from console.foundation import audit, tokens
     from console.security import lockout
 
     pruned = tokens.prune_expired() + lockout.prune()

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
-from console.secret_paths import redact_path
+from console.foundation.secret_paths import redact_path
 
 logger = logging.getLogger("console.requests")
 

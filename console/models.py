@@ -1,169 +1,18 @@
-"""The console's own records: one-time sign-in links and the audit log."""
+"""The console app's models, defined beside the code that uses them and imported here so that
+Django registers them under the `console` label (their migrations stay in console/migrations).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import timedelta
+from console.foundation.models import AuditEntry, PersonalToken, RefreshToken, SecuritySettings
+from console.security.models import PasswordCheck, SignInFailure, SignInLink
 
-from django.conf import settings
-from django.db import models
-from django.utils import timezone
-
-
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-class SignInLink(models.Model):
-    """A single-use link that signs its user in; only the hash is stored, like a password."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    token_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"sign-in link for {self.user} (expires {self.expires_at:%Y-%m-%d %H:%M})"
-
-    @classmethod
-    def issue(cls, user) -> str:
-        """Create a link for `user` and return the raw token (shown once, never stored)."""
-        raw = secrets.token_urlsafe(32)
-        cls.objects.create(
-            user=user,
-            token_hash=_digest(raw),
-            expires_at=timezone.now() + timedelta(seconds=settings.SIGN_IN_LINK_SECONDS),
-        )
-        return raw
-
-    @classmethod
-    def find_usable(cls, raw: str) -> SignInLink | None:
-        return (
-            cls.objects.filter(
-                token_hash=_digest(raw), used_at__isnull=True, expires_at__gt=timezone.now()
-            )
-            .select_related("user")
-            .first()
-        )
-
-    def consume(self) -> bool:
-        """Mark the link used; False when another request used it first."""
-        claimed = SignInLink.objects.filter(pk=self.pk, used_at__isnull=True).update(
-            used_at=timezone.now()
-        )
-        return claimed == 1
-
-
-class AuditEntry(models.Model):
-    """Who did what to what, from where, and how it ended. Never edited through the console."""
-
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    username = models.CharField(max_length=150, blank=True)  # kept when the user is deleted
-    address = models.GenericIPAddressField(null=True, blank=True)
-    action = models.CharField(max_length=64, db_index=True)
-    target = models.CharField(max_length=255, blank=True)
-    outcome = models.CharField(max_length=32)
-    detail = models.JSONField(default=dict, blank=True)
-    # Refused anonymous requests are folded into one row per address, path and minute (a
-    # scanner must not be able to grow the log by a row a request); `count` says how many.
-    count = models.PositiveIntegerField(default=1)
-
-    class Meta:
-        ordering = ["-at"]
-        verbose_name_plural = "audit entries"
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.target}"
-
-
-class RefreshToken(models.Model):
-    """One issued refresh token. Rotation marks it used; a second use revokes its whole family."""
-
-    jti = models.CharField(max_length=64, unique=True)
-    family = models.CharField(max_length=64, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    issued_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(db_index=True)
-    used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"refresh token {self.jti[:8]} of {self.user}"
-
-
-class PersonalToken(models.Model):
-    """A script's long-lived access token. The JWT itself is shown once; this record is its jti,
-    so it can be listed, revoked and its last use seen."""
-
-    jti = models.CharField(max_length=64, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    name = models.CharField(max_length=100)
-    scopes = models.JSONField(default=list)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(db_index=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"token {self.name!r} of {self.user}"
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None and self.expires_at > timezone.now()
-
-
-class SignInFailure(models.Model):
-    """One failed sign-in, kept for the cool-off window of the lockout."""
-
-    username = models.CharField(max_length=150, db_index=True)
-    address = models.GenericIPAddressField(null=True, blank=True)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    def __str__(self) -> str:
-        return f"failed sign-in {self.username} from {self.address}"
-
-
-class SecuritySettings(models.Model):
-    """The settings an admin changes at run time (one row). The fixed ones live in settings.py."""
-
-    access_token_minutes = models.PositiveIntegerField(default=15)
-    refresh_token_days = models.PositiveIntegerField(default=7)
-    personal_token_max_days = models.PositiveIntegerField(default=90)
-    allowed_networks = models.TextField(blank=True, default="")
-    # Where health checks may connect beyond loopback and this machine's own addresses (CIDRs).
-    check_networks = models.TextField(blank=True, default="")
-    command_checks = models.BooleanField(default=False)
-    lockout_failures = models.PositiveIntegerField(default=5)
-    lockout_username_failures = models.PositiveIntegerField(default=20)
-    lockout_minutes = models.PositiveIntegerField(default=15)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name_plural = "security settings"
-
-    def __str__(self) -> str:
-        return "security settings"
-
-
-class PasswordCheck(models.Model):
-    """Whether a user's password passed the validators when it was last set.
-
-    The raw password exists only at that moment, so this is the one chance to judge it; the
-    posture page reads the verdict (a password set by createsuperuser skips the forms).
-    """
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    weak = models.BooleanField(default=False)
-    reasons = models.JSONField(default=list, blank=True)
-    checked_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return f"password of {self.user}: {'weak' if self.weak else 'ok'}"
+__all__ = [
+    "AuditEntry",
+    "PasswordCheck",
+    "PersonalToken",
+    "RefreshToken",
+    "SecuritySettings",
+    "SignInFailure",
+    "SignInLink",
+]

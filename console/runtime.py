@@ -52,13 +52,3 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         self.tasks.clear()
-
-
-async def first_of(*events: asyncio.Event, timeout: float | None = None) -> None:
-    """Wait until any of the events is set, or the timeout (seconds) passes."""
-    waits = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()

@@ -222,7 +222,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     # A sign-in link's token is in its path: no log line may hold it (console/secret_paths.py).
-    "filters": {"secret_paths": {"()": "console.secret_paths.RedactSecretPaths"}},
+    "filters": {"secret_paths": {"()": "console.foundation.secret_paths.RedactSecretPaths"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

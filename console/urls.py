@@ -5,15 +5,17 @@ from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from console import security_views, views
+from console import views
 from console.api import api
+from console.security import sign_in_views
+from console.security import views as security_views
 
 console_patterns = (
     [
-        path("login/", views.ConsoleLoginView.as_view(), name="login"),
-        path("login/link/<str:token>/", views.sign_in_with_link, name="sign-in-link"),
+        path("login/", sign_in_views.ConsoleLoginView.as_view(), name="login"),
+        path("login/link/<str:token>/", sign_in_views.sign_in_with_link, name="sign-in-link"),
         path("logout/", LogoutView.as_view(), name="logout"),
-        path("account/password/", views.set_password, name="password"),
+        path("account/password/", sign_in_views.set_password, name="password"),
         path("account/tokens/", security_views.personal_tokens, name="tokens"),
         path(
             "account/tokens/<int:token_id>/revoke/",
@@ -34,10 +36,10 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("", include(console_patterns)),
     path("ports/", include("ports.urls")),
-    path("projects/", include("ports.project_urls")),
+    path("projects/", include("ports.registry.urls")),
     path("checks/", include("health.urls")),
     path("api/v1/", api.urls),
-    # Ahead of admin.site.urls: the admin login with the console's throttle (views.admin_login).
-    path("admin/login/", views.admin_login, name="admin-login"),
+    # Ahead of admin.site.urls: the admin login goes through the console's sign-in throttle.
+    path("admin/login/", sign_in_views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]

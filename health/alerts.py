@@ -20,7 +20,7 @@ from django.core.mail import send_mail
 from django.db.models import Max
 from django.utils import timezone
 
-from console.runtime import first_of
+from console.foundation.waiting import first_of
 from health import secrets, states
 from health.models import Alert, AlertAttempt, AlertChannel, Check
 

@@ -8,10 +8,9 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Path, Query, Router, Schema, Status
 
-from console import safe_yaml
-from console.api_auth import Needs
-from console.security import gate
-from console.security.roles import ADMIN, OPERATOR
+from console.foundation import gate, safe_yaml
+from console.foundation.api_auth import Needs
+from console.foundation.roles import ADMIN, OPERATOR
 from health import config, operations, storage
 from health.models import Alert, AlertChannel, Check, Result
 from health.presenters import check_payload, redact_channel_config
@@ -480,12 +479,3 @@ def list_alerts(request, filters: Query[AlertFilters]):
         alerts = alerts.filter(status=filters.status)
     chosen = alerts[filters.offset : filters.offset + filters.limit]
     return {"items": [alert_payload(alert) for alert in chosen], "count": alerts.count()}
-
-
-@router.get("/metrics", response={200: None})
-def metrics(request):
-    """Prometheus text format: check state, latency and uptime; listener counts."""
-    from health.metrics import render_metrics
-
-    body, content_type = render_metrics()
-    return HttpResponse(body, content_type=content_type)

@@ -25,9 +25,8 @@ import yaml
 from django.conf import settings
 from django.db import transaction
 
-from console import audit, safe_yaml
-from console.security import gate
-from console.security.roles import ADMIN, OPERATOR
+from console.foundation import audit, gate, safe_yaml
+from console.foundation.roles import ADMIN, OPERATOR
 from health import operations, secrets, specs
 from health.models import AlertChannel, Check
 

@@ -6,7 +6,7 @@ import asyncio
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from console.websockets import authenticate, watch_rights
+from console.foundation.websockets import authenticate, watch_rights
 
 GROUP = "health.page"
 NOT_AUTHENTICATED = 4401

@@ -1,17 +1,15 @@
-"""Prometheus metrics: check state, latency and uptime; listener counts from the inventory."""
+"""Prometheus gauges of the checks: state, latency and uptime (console.metrics serves them)."""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Gauge
 
 from health import storage
 from health.models import STATES, Check
 
 
-def render_metrics() -> tuple[bytes, str]:
-    # A fresh registry per scrape: values come from the database, not from process memory, so
-    # `serve` and `monitor` processes report the same thing.
-    registry = CollectorRegistry()
+def add_check_gauges(registry: CollectorRegistry) -> None:
+    """Each check's state, latency and uptime, from the database."""
     labels = ["check", "service", "type"]
     state = Gauge(
         "portside_check_state",
@@ -43,15 +41,3 @@ def render_metrics() -> tuple[bytes, str]:
         for window, percent in figures[check.id].items():
             if percent is not None:
                 uptime.labels(*values, window).set(percent / 100)
-    listeners = Gauge(
-        "portside_listeners", "Listening sockets", ["proto", "exposure"], registry=registry
-    )
-    from ports import inventory
-
-    counts: dict[tuple[str, str], int] = {}
-    for listener in inventory.snapshot().listeners:
-        key = (listener.proto, listener.exposure)
-        counts[key] = counts.get(key, 0) + 1
-    for (proto, exposure), count in counts.items():
-        listeners.labels(proto, exposure).set(count)
-    return generate_latest(registry), CONTENT_TYPE_LATEST

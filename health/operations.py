@@ -10,9 +10,8 @@ from asgiref.sync import async_to_sync
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from console import audit
-from console.security import gate
-from console.security.roles import ADMIN, OPERATOR
+from console.foundation import audit, gate
+from console.foundation.roles import ADMIN, OPERATOR
 from health import alerts, secrets, specs, states, storage
 from health.models import CHANNEL_KINDS, AlertChannel, Check, StateChange
 from health.runner import CheckSpec, execute

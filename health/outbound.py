@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.db.models.signals import post_save
 
-from console.models import SecuritySettings
+from console.foundation.models import SecuritySettings
 from health.probes.netpolicy import NetworkPolicy, parse_ip
 
 logger = logging.getLogger("health.outbound")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from django import db
 from django.conf import settings
 
-from console.runtime import first_of
+from console.foundation.waiting import first_of
 from health import storage
 from health.models import Check
 from health.runner import CheckSpec, execute

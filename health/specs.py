@@ -43,7 +43,7 @@ READ_STATEMENTS = ("select", "with", "values", "table", "show", "explain")
 
 def command_checks_allowed() -> bool:
     """Off in LAN mode unless an admin allows them: the one switch, the Security page's."""
-    from console.security import runtime_settings
+    from console.foundation import runtime_settings
 
     return runtime_settings.command_checks_allowed()
 

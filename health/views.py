@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from console.htmx import render_partial_or_page
-from console.security.roles import ADMIN, OPERATOR, has_role
+from console.foundation.htmx import render_partial_or_page
+from console.foundation.roles import ADMIN, OPERATOR, has_role
 from health import charts, config, dashboard, operations, specs, storage
 from health.forms import ChannelForm, CheckForm, ImportForm, initial_for_port
 from health.models import STATES, Alert, AlertChannel, Check

@@ -7,13 +7,14 @@ from typing import Literal
 
 from ninja import Field, Path, Query, Router, Schema
 
-from console.api_auth import Needs
-from console.security.roles import OPERATOR
-from ports import actions, inventory, operations, registry
-from ports.diagnosis import explain_port
+from console.foundation.api_auth import Needs
+from console.foundation.roles import OPERATOR
+from ports import free_ports, inventory, operations
 from ports.history import opener_of, port_timeline
+from ports.inventory.diagnosis import explain_port
 from ports.listing import ListenerFilter, listener_payload
 from ports.models import PortEvent
+from ports.registry import operations as registry
 
 # Deeper than any real list; a larger offset overflows SQLite's integer and would be a 500.
 MAX_OFFSET = 1_000_000
@@ -184,9 +185,9 @@ def list_ports(request, filters: Query[PortFilters]):
 
 # Declared before /ports/{port} so that "free" is never read as a port number.
 @router.get("/ports/free", response=FreePortsOut)
-def free_ports(request, query: Query[FreePortQuery]):
+def list_free_ports(request, query: Query[FreePortQuery]):
     # Other projects' reserved ports are never offered, here or anywhere in the console.
-    ports = actions.find_free_port(
+    ports = free_ports.find_free_port(
         query.near, count=query.count, host=query.host, exclude=registry.reserved_ports()
     )
     return {"ports": ports}

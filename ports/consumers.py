@@ -17,10 +17,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from django.core.exceptions import PermissionDenied
 from django.template.loader import render_to_string
 
-from console.security.roles import OPERATOR
-from console.websockets import authenticate, refused, watch_rights
+from console.foundation.roles import OPERATOR
+from console.foundation.websockets import authenticate, refused, watch_rights
 from ports import operations, sampler
-from ports.actions import ActionError
+from ports.errors import ActionError
 from ports.listing import ListenerFilter, listener_from_payload
 from ports.models import PortEvent
 

@@ -51,7 +51,7 @@ class ProjectForm(forms.Form):
         return ports
 
     def spec(self):
-        from ports.devports import ProjectSpec
+        from ports.registry.devports import ProjectSpec
 
         return ProjectSpec(**self.cleaned_data)
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ports.records import Listener, ProcessInfo
+from ports.inventory.records import Listener, ProcessInfo
 
 PROTOCOLS = ("tcp", "udp")
 EXPOSURES = ("loopback", "network", "all")

@@ -1,7 +1,8 @@
 """Port actions as a signed-in user performs them: rights, then the action, then the audit entry.
 
 The page, the API and the websocket consumer all call these, so a rule added here holds
-everywhere. The actions themselves (signalling, binding) live in `ports.actions`.
+everywhere. The mechanics without rights (signalling, binding) live in `ports.stopping` and
+`ports.free_ports`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ import os
 
 import psutil
 
-from console import audit
-from console.security import gate
-from console.security.roles import ADMIN, OPERATOR
-from ports import actions, inventory
+from console.foundation import audit, gate
+from console.foundation.roles import ADMIN, OPERATOR
+from ports import errors, inventory, stopping
 
 
 def terminate_for(
@@ -27,7 +27,7 @@ def terminate_for(
     escalate: bool = False,
     scope: str | None = None,
     request=None,
-) -> actions.TerminationResult:
+) -> stopping.TerminationResult:
     target = f"port {port} pid {pid}"
     holders = inventory.snapshot().on_port(port)
     holder = next((listener for listener in holders if pid in listener.pids), None)
@@ -39,10 +39,10 @@ def terminate_for(
         user, needed, "port.terminate", target=target, scope=scope, request=request
     )
     try:
-        result = actions.terminate(
+        result = stopping.terminate(
             port, pid, create_time, signal=signal, grace_seconds=grace_seconds, escalate=escalate
         )
-    except actions.ActionError as error:
+    except errors.ActionError as error:
         audit.record(
             "port.terminate",
             request=request,

@@ -23,9 +23,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from ports import inventory
+from ports.inventory.records import Listener, Snapshot
 from ports.listing import listener_payload
 from ports.models import PortEvent
-from ports.records import Listener, Snapshot
 
 logger = logging.getLogger("ports.sampler")
 
@@ -266,7 +266,7 @@ class Sampler:
         """The registry's listener -> project matcher, re-read at most every few seconds."""
         now = time.monotonic()
         if self._matcher is None or now - self._matcher_at > PROJECTS_REFRESH_SECONDS:
-            from ports.registry import project_matcher
+            from ports.registry.operations import project_matcher
 
             self._matcher = await sync_to_async(project_matcher)()
             self._matcher_at = now

@@ -9,13 +9,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import reswap, retarget
 
-from console.htmx import render_partial_or_page
-from console.security.roles import OPERATOR, has_role
-from ports import actions, inventory, operations, registry
-from ports.diagnosis import explain_port
+from console.foundation.htmx import render_partial_or_page
+from console.foundation.roles import OPERATOR, has_role
+from ports import errors, free_ports, inventory, operations, stopping
 from ports.forms import FreePortForm, TerminateForm
 from ports.history import opener_of, port_timeline
+from ports.inventory.diagnosis import explain_port
 from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter, is_console
+from ports.registry import operations as registry
 
 
 @require_GET
@@ -85,7 +86,7 @@ def terminate(request: HttpRequest, port: int) -> HttpResponse:
     except PermissionDenied as error:
         context["error"] = str(error)
         return render_partial_or_page(request, "ports/detail.html", "terminate-panel", context, 403)
-    except actions.ActionError as error:
+    except errors.ActionError as error:
         context["error"] = str(error)
         return render_partial_or_page(
             request, "ports/detail.html", "terminate-panel", context, error.status
@@ -103,7 +104,7 @@ def terminate(request: HttpRequest, port: int) -> HttpResponse:
     return reswap(retarget(response, "#port-detail"), "outerHTML")
 
 
-def _result_sentence(port: int, result: actions.TerminationResult) -> str:
+def _result_sentence(port: int, result: stopping.TerminationResult) -> str:
     released = f"port {port} is free now" if result.released else f"port {port} is still held"
     return {
         "terminated": f"pid {result.pid} exited after SIGTERM; {released}.",
@@ -125,12 +126,12 @@ def free_port(request: HttpRequest) -> HttpResponse:
     if request.GET:
         if form.is_valid():
             try:
-                context["ports"] = actions.find_free_port(
+                context["ports"] = free_ports.find_free_port(
                     form.cleaned_data["near"],
                     count=form.cleaned_data["count"],
                     exclude=registry.reserved_ports(),
                 )
-            except (actions.ActionError, ValueError) as error:
+            except (errors.ActionError, ValueError) as error:
                 context["error"] = str(error)
                 status = 409
         else:

@@ -169,7 +169,7 @@ def viewer_user(make_user):
 @pytest.fixture
 def bearer():
     """bearer(user) -> headers with a fresh access token for that user."""
-    from console import tokens
+    from console.foundation import tokens
 
     def headers(user) -> dict[str, str]:
         return {"Authorization": f"Bearer {tokens.issue_pair(user)['access']}"}

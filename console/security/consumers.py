@@ -10,8 +10,8 @@ import asyncio
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from console.security.roles import ADMIN
-from console.websockets import authenticate, refused, watch_rights
+from console.foundation.roles import ADMIN
+from console.foundation.websockets import authenticate, refused, watch_rights
 
 NOT_AUTHENTICATED, FORBIDDEN = 4401, 4403
 PAGE_GROUP = "security-page"

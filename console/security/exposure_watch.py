@@ -28,7 +28,7 @@ from console.security.exposures import DANGER, Audit, Finding, Key
 from health import alerts
 from ports import sampler
 from ports.consumers import PAGE_GROUP as PORTS_PAGE_GROUP
-from ports.records import Listener
+from ports.inventory.records import Listener
 
 logger = logging.getLogger("console.exposures")
 

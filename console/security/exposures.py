@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from ports import inventory
-from ports.records import ALL_INTERFACES, NETWORK, Listener
+from ports.inventory.records import ALL_INTERFACES, NETWORK, Listener
 
 PROBE_TIMEOUT_S = 1.0
 CONCURRENCY = 16

@@ -14,8 +14,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from console.models import SignInFailure
-from console.security import runtime_settings
+from console.foundation import runtime_settings
+from console.security.models import SignInFailure
 
 
 @dataclass(frozen=True)

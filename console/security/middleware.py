@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from console import audit
-from console.secret_paths import redact_path
-from console.security import runtime_settings
+from console.foundation import audit, runtime_settings
+from console.foundation.secret_paths import redact_path
 
 
 class AllowedNetworksMiddleware:

@@ -17,8 +17,10 @@ from django.core import checks
 from django.utils import timezone
 from django.utils.csp import CSP
 
-from console.models import PasswordCheck, PersonalToken
-from console.security import exposures, runtime_settings
+from console.foundation import runtime_settings
+from console.foundation.models import PersonalToken
+from console.security import exposures
+from console.security.models import PasswordCheck
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 HTTPS_CHECKS = {
@@ -151,7 +153,7 @@ def _account_items() -> list[Item]:
 
 
 def _is_admin(user) -> bool:
-    from console.security.roles import ADMIN, role_of
+    from console.foundation.roles import ADMIN, role_of
 
     return role_of(user) == ADMIN
 

@@ -9,29 +9,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from health.probes.results import Probe, ProbeFailed, ProbeResult
 
 if TYPE_CHECKING:
     from health.probes.netpolicy import NetworkPolicy
 
-
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
-    ok: bool
-    latency_ms: float
-    detail: str = ""
+__all__ = ["NETWORKED", "Probe", "ProbeFailed", "ProbeResult", "run_probe"]
 
 
-Probe = Callable[..., Awaitable[ProbeResult]]
 # The probes that open connections take the network policy (`policy=`); each connects only to
 # addresses it allows.
 NETWORKED = frozenset({"http", "tcp", "redis", "query"})
-
-
-class ProbeFailed(Exception):
-    """A failure whose message is meant for the user ("expected 200, got 503")."""
 
 
 @functools.cache

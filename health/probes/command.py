@@ -12,7 +12,7 @@ import os
 import signal
 import time
 
-from health.probes import ProbeFailed, ProbeResult
+from health.probes.results import ProbeFailed, ProbeResult
 
 OUTPUT_LIMIT = 256 * 1024
 

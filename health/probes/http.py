@@ -21,8 +21,8 @@ from collections.abc import Iterable
 import httpcore
 import httpx
 
-from health.probes import ProbeFailed, ProbeResult
 from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, resolve_allowed
+from health.probes.results import ProbeFailed, ProbeResult
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 # Clients of policies an admin has since replaced are dropped (not closed: a probe may still be

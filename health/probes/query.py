@@ -28,8 +28,8 @@ import time
 from typing import NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
-from health.probes import ProbeFailed, ProbeResult
 from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, parse_ip, resolve_allowed
+from health.probes.results import ProbeFailed, ProbeResult
 
 POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
 MYSQL_SCHEMES = frozenset({"mysql", "mariadb"})

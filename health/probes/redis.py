@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import time
 
-from health.probes import ProbeFailed, ProbeResult
 from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, open_connection
+from health.probes.results import ProbeFailed, ProbeResult
 
 
 def _command(*parts: str) -> bytes:

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import time
 
-from health.probes import ProbeFailed, ProbeResult
 from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, open_connection
+from health.probes.results import ProbeFailed, ProbeResult
 
 REPLY_LIMIT = 64 * 1024
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ports.actions import find_free_port
+from ports.free_ports import find_free_port
 from tests.conftest import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]

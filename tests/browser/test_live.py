@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ports.actions import find_free_port
+from ports.free_ports import find_free_port
 from tests.browser.conftest import (
     screenshot,
     sign_in_first_time,

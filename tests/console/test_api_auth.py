@@ -8,7 +8,7 @@ import jwt
 import pytest
 from django.conf import settings
 
-from console import tokens
+from console.foundation import tokens
 from tests.conftest import jwt_claims
 
 pytestmark = pytest.mark.django_db

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from console.first_run import account_needing_link
-from console.models import AuditEntry, SignInLink
-from console.secret_paths import redact_path
-from ports.actions import find_free_port
+from console.foundation.models import AuditEntry
+from console.foundation.secret_paths import redact_path
+from console.security.first_run import account_needing_link
+from console.security.models import SignInLink
+from ports.free_ports import find_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOT_FLAG = ["--allow-root"] if os.geteuid() == 0 else []

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from console.management.commands.serve import resolve_bind
-from ports.actions import find_free_port
+from ports.free_ports import find_free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # These machines run everything as root; serve refuses root unless told (tests/security covers it).

@@ -6,8 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from console.first_run import account_needing_link
-from console.models import AuditEntry, SignInLink
+from console.foundation.models import AuditEntry
+from console.security.first_run import account_needing_link
+from console.security.models import SignInLink
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from django.core import mail
 from django.utils import timezone
 
-from console.models import AuditEntry
+from console.foundation.models import AuditEntry
 from health import alerts, storage
 from health.models import Alert, AlertAttempt, AlertChannel, Check
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import override_settings
 
-from console.models import AuditEntry
+from console.foundation.models import AuditEntry
 from health.models import Check, Result
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +119,7 @@ def test_command_checks_are_for_admins_only(client, operator_user, admin_user, b
 def test_command_checks_are_off_in_lan_mode_until_the_security_page_allows_them(
     client, admin_user, bearer
 ):
-    from console.security import runtime_settings
+    from console.foundation import runtime_settings
 
     command = {"name": "cmd", "type": "command", "target": {"argv": ["true"]}}
     response = _post(client, "/api/v1/checks", command, bearer(admin_user))

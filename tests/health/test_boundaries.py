@@ -12,7 +12,7 @@ import yaml
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
-from console.models import AuditEntry
+from console.foundation.models import AuditEntry
 from health import config, operations, specs
 from health.models import AlertChannel, Check
 from health.probes import run_probe

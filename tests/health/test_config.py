@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from console.models import AuditEntry
+from console.foundation.models import AuditEntry
 from health import config
 from health.models import AlertChannel, Check
 

@@ -12,8 +12,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from console.models import SecuritySettings
-from console.security import runtime_settings
+from console.foundation import runtime_settings
+from console.foundation.models import SecuritySettings
 from health import outbound
 from health.runner import CheckSpec, execute
 from tests import netguard

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from console.security import runtime_settings
+from console.foundation import runtime_settings
 from health import outbound
 from health.probes import query, run_probe
 from health.probes.netpolicy import LOCAL_ONLY, AddressRefused

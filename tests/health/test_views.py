@@ -6,7 +6,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
-from console.models import AuditEntry
+from console.foundation.models import AuditEntry
 from health import storage
 from health.models import Check
 

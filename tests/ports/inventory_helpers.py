@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ports import procinfo
-from ports.records import Listener, Snapshot
+from ports.inventory import processes
+from ports.inventory.records import Listener, Snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,7 @@ while True:
 
 
 def _start_ticks(pid: int) -> int | None:
-    stat = procinfo.read_stat(pid)
+    stat = processes.read_stat(pid)
     return stat.start_ticks if stat else None
 
 

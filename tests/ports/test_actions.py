@@ -1,4 +1,4 @@
-"""ports.actions against real child processes and real sockets, loopback only.
+"""ports.stopping and ports.free_ports against real child processes and real sockets, loopback only.
 
 Every process signalled here is one this file started; the refusal tests swap the signal sender
 for a recorder, so a bug can never reach pid 1 or the test runner.
@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ports import actions, inventory
-from ports.records import ProcessInfo
+from ports import errors, free_ports, inventory, stopping
+from ports.inventory.records import ProcessInfo
 
 # Holds a listening socket on 127.0.0.1 until signalled; exits by itself after a minute so a
 # crashed test run cannot leave it behind. argv[1] == "1": ignore SIGTERM.
@@ -100,7 +100,7 @@ def spawn() -> Iterator[Callable[..., Holder]]:
 
 def test_it_terminates_a_normal_child(spawn: Callable[..., Holder]) -> None:
     holder = spawn()
-    result = actions.terminate(holder.port, holder.pid, holder.create_time, grace_seconds=5)
+    result = stopping.terminate(holder.port, holder.pid, holder.create_time, grace_seconds=5)
     assert result.pid == holder.pid
     assert result.outcome == "terminated"
     assert result.released is True
@@ -114,14 +114,14 @@ def test_it_reports_still_running_then_kills_with_escalate(spawn: Callable[..., 
     holder = spawn(ignore_term=True)
     create_time = holder.create_time
 
-    result = actions.terminate(holder.port, holder.pid, create_time, grace_seconds=0.3)
+    result = stopping.terminate(holder.port, holder.pid, create_time, grace_seconds=0.3)
     assert result.outcome == "still-running"
     assert result.released is False
     assert result.signals_sent == ["TERM"]
     assert result.elapsed_ms >= 300
     assert holder.is_running()
 
-    result = actions.terminate(
+    result = stopping.terminate(
         holder.port, holder.pid, create_time, grace_seconds=0.2, escalate=True
     )
     assert result.outcome == "killed"
@@ -132,7 +132,7 @@ def test_it_reports_still_running_then_kills_with_escalate(spawn: Callable[..., 
 
 def test_it_sends_kill_directly(spawn: Callable[..., Holder]) -> None:
     holder = spawn(ignore_term=True)
-    result = actions.terminate(holder.port, holder.pid, holder.create_time, signal="KILL")
+    result = stopping.terminate(holder.port, holder.pid, holder.create_time, signal="KILL")
     assert (result.outcome, result.released, result.signals_sent) == ("killed", True, ["KILL"])
 
 
@@ -140,9 +140,9 @@ def test_it_works_without_pidfd(
     spawn: Callable[..., Holder], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The non-Linux path: os.kill guarded by psutil's start-time check, polling for the exit.
-    monkeypatch.setattr(actions, "_open_pidfd", lambda pid: None)
+    monkeypatch.setattr(stopping, "_open_pidfd", lambda pid: None)
     holder = spawn()
-    result = actions.terminate(holder.port, holder.pid, holder.create_time, grace_seconds=5)
+    result = stopping.terminate(holder.port, holder.pid, holder.create_time, grace_seconds=5)
     assert (result.outcome, result.released) == ("terminated", True)
 
 
@@ -153,12 +153,12 @@ def test_it_sends_through_the_pidfd(
 
     def send(pid: int, signum: int, pidfd: int | None) -> None:
         sent.append((pid, signum, pidfd))
-        actions._send(pid, signum, pidfd)
+        stopping._send(pid, signum, pidfd)
 
     holder = spawn()
-    actions.terminate(holder.port, holder.pid, holder.create_time, send_signal=send)
+    stopping.terminate(holder.port, holder.pid, holder.create_time, send_signal=send)
     assert len(sent) == 1
-    assert sent[0][:2] == (holder.pid, actions.SIGNALS["TERM"])
+    assert sent[0][:2] == (holder.pid, stopping.SIGNALS["TERM"])
     assert sent[0][2] is not None
 
 
@@ -168,8 +168,8 @@ def test_it_sends_through_the_pidfd(
 def test_it_rejects_a_stale_create_time(spawn: Callable[..., Holder]) -> None:
     holder = spawn()
     recorder = Recorder()
-    with pytest.raises(actions.StaleTarget, match="different process") as caught:
-        actions.terminate(holder.port, holder.pid, holder.create_time - 10, send_signal=recorder)
+    with pytest.raises(errors.StaleTarget, match="different process") as caught:
+        stopping.terminate(holder.port, holder.pid, holder.create_time - 10, send_signal=recorder)
     assert caught.value.status == 409
     assert recorder.calls == []
     assert holder.is_running()
@@ -178,8 +178,8 @@ def test_it_rejects_a_stale_create_time(spawn: Callable[..., Holder]) -> None:
 def test_it_rejects_a_pid_that_does_not_hold_the_port(spawn: Callable[..., Holder]) -> None:
     first, second = spawn(), spawn()
     recorder = Recorder()
-    with pytest.raises(actions.StaleTarget, match=f"now held by pid {first.pid}") as caught:
-        actions.terminate(first.port, second.pid, second.create_time, send_signal=recorder)
+    with pytest.raises(errors.StaleTarget, match=f"now held by pid {first.pid}") as caught:
+        stopping.terminate(first.port, second.pid, second.create_time, send_signal=recorder)
     assert caught.value.status == 409
     assert recorder.calls == []
     assert first.is_running() and second.is_running()
@@ -206,8 +206,8 @@ def test_it_rejects_a_pid_reused_while_the_pidfd_opened(spawn: Callable[..., Hol
         return info
 
     recorder = Recorder()
-    with pytest.raises(actions.StaleTarget):
-        actions.terminate(
+    with pytest.raises(errors.StaleTarget):
+        stopping.terminate(
             holder.port, holder.pid, create_time, process_info_fn=process_info, send_signal=recorder
         )
     assert len(looks) == 2
@@ -230,8 +230,8 @@ def test_it_rejects_a_pid_reused_while_the_pidfd_opened(spawn: Callable[..., Hol
 )
 def test_it_refuses_protected_processes(pid: int) -> None:
     recorder = Recorder()
-    with pytest.raises(actions.Refused) as caught:
-        actions.terminate(
+    with pytest.raises(errors.Refused) as caught:
+        stopping.terminate(
             8000,
             pid,
             0.0,
@@ -246,12 +246,12 @@ def test_it_refuses_protected_processes(pid: int) -> None:
 
 
 def test_it_refuses_every_ancestor() -> None:
-    protected = actions.protected_pids()
+    protected = stopping.protected_pids()
     assert {0, 1, os.getpid(), os.getppid()} <= protected
     for pid in protected - {0, 1, os.getpid(), os.getppid()}:
         recorder = Recorder()
-        with pytest.raises(actions.Refused):
-            actions.terminate(8000, pid, 0.0, snapshot_fn=_must_not_run, send_signal=recorder)
+        with pytest.raises(errors.Refused):
+            stopping.terminate(8000, pid, 0.0, snapshot_fn=_must_not_run, send_signal=recorder)
         assert recorder.calls == []
 
 
@@ -260,8 +260,8 @@ def test_it_turns_a_permission_error_into_refused(spawn: Callable[..., Holder]) 
     recorder = Recorder(raises=PermissionError(errno.EPERM, "Operation not permitted"))
     info = inventory.process_info(holder.pid)
     assert info is not None
-    with pytest.raises(actions.Refused) as caught:
-        actions.terminate(holder.port, holder.pid, info.create_time, send_signal=recorder)
+    with pytest.raises(errors.Refused) as caught:
+        stopping.terminate(holder.port, holder.pid, info.create_time, send_signal=recorder)
     assert caught.value.status == 403
     assert str(caught.value) == (
         f"not permitted to signal pid {holder.pid} (owned by user {info.user}); "
@@ -291,7 +291,7 @@ def test_it_refuses_when_the_kernel_says_no(spawn: Callable[..., Holder]) -> Non
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
             try:
-                actions.terminate(
+                stopping.terminate(
                     holder.port,
                     holder.pid,
                     create_time,
@@ -299,7 +299,7 @@ def test_it_refuses_when_the_kernel_says_no(spawn: Callable[..., Holder]) -> Non
                     snapshot_fn=lambda: snapshot,
                 )
                 report = "not refused"
-            except actions.ActionError as error:
+            except errors.ActionError as error:
                 report = f"{type(error).__name__} {error.status}: {error}"
             os.write(write_end, report.encode())
         finally:
@@ -332,7 +332,7 @@ def test_it_validates_terminate_arguments(kwargs: dict, message: str) -> None:
     recorder = Recorder()
     arguments = {"port": 8000, "pid": 12345, "create_time": 1.0, **kwargs}
     with pytest.raises(ValueError, match=message):
-        actions.terminate(**arguments, snapshot_fn=_must_not_run, send_signal=recorder)
+        stopping.terminate(**arguments, snapshot_fn=_must_not_run, send_signal=recorder)
     assert recorder.calls == []
 
 
@@ -381,14 +381,14 @@ def _bindable(port: int) -> bool:
 
 
 def test_it_finds_a_port_that_can_be_bound() -> None:
-    [port] = actions.find_free_port(near=20000)
+    [port] = free_ports.find_free_port(near=20000)
     assert 20000 <= port <= 65535
     assert _bindable(port)
 
 
 def test_it_skips_a_held_port(hold: Callable[..., int]) -> None:
     held = hold()
-    ports = actions.find_free_port(near=held, count=3)
+    ports = free_ports.find_free_port(near=held, count=3)
     assert held not in ports
     assert ports == sorted(ports) and len(set(ports)) == 3
     assert all(port > held for port in ports)
@@ -410,38 +410,38 @@ def test_it_skips_a_port_held_on_another_address(
     if ":" in address and not _ipv6_loopback():
         pytest.skip("no IPv6 on this machine")
     held = hold(address, reuseaddr=reuseaddr)
-    assert held not in actions.find_free_port(near=held, host="127.0.0.1")
+    assert held not in free_ports.find_free_port(near=held, host="127.0.0.1")
 
 
 def test_it_honours_exclude() -> None:
-    [first] = actions.find_free_port(near=21000)
-    [second] = actions.find_free_port(near=first, exclude=[first])
+    [first] = free_ports.find_free_port(near=21000)
+    [second] = free_ports.find_free_port(near=first, exclude=[first])
     assert second > first
-    assert actions.find_free_port(near=first, exclude={first, second})[0] > second
+    assert free_ports.find_free_port(near=first, exclude={first, second})[0] > second
 
 
 def test_it_stays_above_1023_unless_allowed() -> None:
-    assert actions.find_free_port(near=80)[0] >= 1024
+    assert free_ports.find_free_port(near=80)[0] >= 1024
     if os.geteuid() == 0:
-        assert actions.find_free_port(near=1000, allow_privileged=True)[0] >= 1000
+        assert free_ports.find_free_port(near=1000, allow_privileged=True)[0] >= 1000
 
 
 def test_it_accepts_localhost_and_ipv6_hosts() -> None:
-    assert actions.find_free_port(near=22000, host="localhost")[0] >= 22000
+    assert free_ports.find_free_port(near=22000, host="localhost")[0] >= 22000
     if _ipv6_loopback():
-        assert actions.find_free_port(near=22000, host="::1")[0] >= 22000
+        assert free_ports.find_free_port(near=22000, host="::1")[0] >= 22000
 
 
 def test_it_raises_when_no_port_is_free() -> None:
-    with pytest.raises(actions.NoFreePort, match="no free port between 65530 and 65535") as caught:
-        actions.find_free_port(near=65530, exclude=range(65530, 65536))
-    assert isinstance(caught.value, actions.ActionError)
+    with pytest.raises(errors.NoFreePort, match="no free port between 65530 and 65535") as caught:
+        free_ports.find_free_port(near=65530, exclude=range(65530, 65536))
+    assert isinstance(caught.value, errors.ActionError)
     assert caught.value.status == 409
 
 
 def test_it_rejects_a_host_that_is_not_ours() -> None:
     with pytest.raises(ValueError, match="not an address of this machine"):
-        actions.find_free_port(host="198.51.100.7")  # TEST-NET-2: bound to nothing here
+        free_ports.find_free_port(host="198.51.100.7")  # TEST-NET-2: bound to nothing here
 
 
 @pytest.mark.parametrize(
@@ -458,4 +458,4 @@ def test_it_rejects_a_host_that_is_not_ours() -> None:
 )
 def test_it_validates_find_free_port_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        actions.find_free_port(**kwargs)
+        free_ports.find_free_port(**kwargs)

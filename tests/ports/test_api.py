@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from console.models import AuditEntry
+from console.foundation.models import AuditEntry
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 
 from console.asgi import application
 from ports import inventory
-from ports.actions import find_free_port
+from ports.free_ports import find_free_port
 from ports.models import Project
 from ports.sampler import Sampler
 from tests.conftest import spawn_listener
@@ -41,7 +41,7 @@ def session_cookie(client, viewer_user):
 
 @pytest.fixture
 def access_token(viewer_user):
-    from console import tokens
+    from console.foundation import tokens
 
     return tokens.issue_pair(viewer_user)["access"]
 

@@ -6,8 +6,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from ports import devports, registry
 from ports.models import Project
+from ports.registry import devports
+from ports.registry import operations as registry
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,9 @@ import time
 import pytest
 
 from ports import inventory
-from ports.actions import find_free_port
-from ports.diagnosis import explain_port
+from ports.free_ports import find_free_port
 from ports.history import opener_of
+from ports.inventory.diagnosis import explain_port
 from ports.sampler import Sampler
 
 PR_SET_CHILD_SUBREAPER = 36

@@ -23,7 +23,7 @@ import pytest
 
 from ports import inventory
 from ports.inventory import Inventory
-from ports.records import ALL_INTERFACES, LOOPBACK, NETWORK, Snapshot, exposure_of
+from ports.inventory.records import ALL_INTERFACES, LOOPBACK, NETWORK, Snapshot, exposure_of
 from tests.ports.inventory_helpers import BIND_AND_FORK, BIND_AND_SLEEP, REPO, find, inode_of, one
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux engine")
@@ -204,7 +204,7 @@ def test_it_gives_the_same_records_through_the_psutil_backend(sockets, children)
 def test_it_walks_processes_when_psutil_may_not_list_every_socket(sockets):
     # macOS refuses psutil.net_connections() to non-root users; the backend then asks each
     # process. Exercise that path here for real: it must find the same socket and holder.
-    from ports.psutil_listeners import PsutilListeners
+    from ports.inventory.psutil_backend import PsutilListeners
 
     port = sockets("tcp", "127.0.0.1").getsockname()[1]
     connections, _complete = PsutilListeners()._per_process_connections()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from channels.layers import get_channel_layer
 
-from ports.actions import find_free_port
+from ports.free_ports import find_free_port
 from tests.conftest import skip_or_fail, spawn_listener
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.models import AuditEntry
+from console.foundation.models import AuditEntry
 from ports.models import Project
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,11 @@ import os
 
 import pytest
 
-from ports import devports, inventory, registry
-from ports.actions import find_free_port
+from ports import inventory
+from ports.free_ports import find_free_port
 from ports.models import Project
+from ports.registry import devports
+from ports.registry import operations as registry
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from ports import inventory
+from ports.inventory.records import Listener, ProcessInfo, Snapshot
 from ports.models import PortEvent
-from ports.records import Listener, ProcessInfo, Snapshot
 from ports.sampler import Sampler, diff, index, live, prune_events
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ports.services import AIRPLAY_RECEIVER, service_hint
+from ports.inventory.hints import AIRPLAY_RECEIVER, service_hint
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture
 def personal_token():
     """personal_token(user, scopes=["read"], days=30) -> (record, raw JWT)."""
-    from console import tokens
+    from console.foundation import tokens
 
     def make(user, scopes=("read",), days: int = 30):
         return tokens.issue_personal(user, "test token", list(scopes), days)

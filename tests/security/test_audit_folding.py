@@ -7,8 +7,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
 
-from console import tokens
-from console.models import AuditEntry
+from console.foundation import tokens
+from console.foundation.models import AuditEntry
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from console import audit, maintenance
-from console.models import AuditEntry
+from console import maintenance
+from console.foundation import audit
+from console.foundation.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from console.security import exposure_watch, exposures
 from health import alerts
 from health.models import Alert, AlertChannel
 from ports import inventory
-from ports.actions import find_free_port
+from ports.free_ports import find_free_port
 from ports.sampler import Sampler
 from tests.health.servers import WebhookReceiver
 from tests.security.servers import WERKZEUG_APP, start_server, stop_server

@@ -11,8 +11,8 @@ import pytest
 
 from console.security import exposures
 from ports import inventory
-from ports.actions import find_free_port
-from ports.records import Listener
+from ports.free_ports import find_free_port
+from ports.inventory.records import Listener
 from tests.security.servers import WERKZEUG_APP, start_server, stop_server
 
 
@@ -122,7 +122,7 @@ def test_it_recognises_a_django_debug_page():
 
 @pytest.mark.django_db
 def test_it_serves_the_audit_in_the_api_and_the_badge(api, admin_user, client, dangerous_servers):
-    from console import tokens
+    from console.foundation import tokens
 
     access = tokens.issue_pair(admin_user)["access"]
     body = api("get", "/api/v1/security/exposures?refresh=true", access).json()

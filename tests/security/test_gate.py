@@ -10,8 +10,8 @@ import textwrap
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from console import tokens
-from console.models import AuditEntry
+from console.foundation import tokens
+from console.foundation.models import AuditEntry
 from tests.conftest import Child, skip_or_fail
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +60,7 @@ def test_an_access_token_dies_with_its_refresh_family(client, operator_user):
 
 
 def test_the_allowlist_holds_at_every_action_not_only_at_the_door(operator_user):
-    from console.security import gate, runtime_settings
+    from console.foundation import gate, runtime_settings
 
     actor = gate.Actor(user=operator_user, via=gate.WEBSOCKET, address="192.168.7.9")
     assert gate.refusal(actor, "operator") is None
@@ -89,7 +89,7 @@ async def _connect(headers, client=("127.0.0.1", 50000)):
 async def test_a_socket_from_outside_the_allowlist_is_refused_at_the_handshake(operator_user):
     from asgiref.sync import sync_to_async
 
-    from console.security import runtime_settings
+    from console.foundation import runtime_settings
 
     await sync_to_async(runtime_settings.update)({"allowed_networks": "10.0.0.0/8"})
     access = await sync_to_async(tokens.issue_pair)(operator_user)

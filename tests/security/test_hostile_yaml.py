@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from console import safe_yaml
+from console.foundation import safe_yaml
 from health.models import Check
 from ports.models import Project
 

@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
 from console.asgi import application
-from console.models import AuditEntry
+from console.foundation.models import AuditEntry
 
 ROOT = Path(__file__).resolve().parents[2]
 # The documented open doors (README, Security): liveness, signing in, static files, and the

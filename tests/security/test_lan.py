@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from console.models import AuditEntry
-from console.security import runtime_settings
+from console.foundation import runtime_settings
+from console.foundation.models import AuditEntry
 from ports import inventory
-from ports.actions import find_free_port
+from ports.free_ports import find_free_port
 from tests.console.test_serve import _read_until, _stop
 
 ROOT = Path(__file__).resolve().parents[2]

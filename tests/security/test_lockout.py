@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from console.models import AuditEntry
-from console.security import runtime_settings
+from console.foundation import runtime_settings
+from console.foundation.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

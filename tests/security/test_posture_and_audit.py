@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from console import audit, tokens
-from console.models import AuditEntry, PasswordCheck
-from console.security import posture, runtime_settings
+from console.foundation import audit, runtime_settings, tokens
+from console.foundation.models import AuditEntry
+from console.security import posture
+from console.security.models import PasswordCheck
 
 pytestmark = pytest.mark.django_db
 

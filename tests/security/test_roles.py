@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from console import tokens
 from console.asgi import application
-from console.models import AuditEntry
+from console.foundation import tokens
+from console.foundation.models import AuditEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -116,7 +116,7 @@ def test_it_lets_an_admin_manage_users(client, admin_user):
     newbie = get_user_model().objects.get(username="newbie")
     changed = client.post(f"/users/{newbie.pk}/", {"role": "operator", "active": "on"})
     assert changed.status_code == 302
-    from console.security.roles import role_of
+    from console.foundation.roles import role_of
 
     assert role_of(newbie) == "operator"
     assert AuditEntry.objects.filter(action="user.change", target="newbie").exists()
@@ -125,6 +125,6 @@ def test_it_lets_an_admin_manage_users(client, admin_user):
 def test_it_makes_a_new_user_a_viewer(admin_user):
     from django.contrib.auth import get_user_model
 
-    from console.security.roles import role_of
+    from console.foundation.roles import role_of
 
     assert role_of(get_user_model().objects.create_user("fresh", password="x" * 12)) == "viewer"

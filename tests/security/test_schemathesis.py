@@ -39,7 +39,7 @@ schema.app = WSGIHandler()
 
 @pytest.fixture
 def admin_token(db, make_user):
-    from console import tokens
+    from console.foundation import tokens
 
     return tokens.issue_pair(make_user("fuzz-admin", "superuser"))["access"]
 
@@ -47,12 +47,12 @@ def admin_token(db, make_user):
 @pytest.fixture(autouse=True)
 def _refuse_all_termination(monkeypatch):
     """Belt and braces: even if an operation slipped past the exclusion, nothing is signalled."""
-    from ports import actions
+    from ports import errors, stopping
 
     def refuse(*args, **kwargs):
-        raise actions.ActionError("termination is disabled while fuzzing")
+        raise errors.ActionError("termination is disabled while fuzzing")
 
-    monkeypatch.setattr(actions, "terminate", refuse)
+    monkeypatch.setattr(stopping, "terminate", refuse)
 
 
 @pytest.mark.django_db

@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from console.models import AuditEntry, SignInFailure
+from console.foundation.models import AuditEntry
+from console.security.models import SignInFailure
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from console.models import SignInFailure
+from console.security.models import SignInFailure
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from console.security import runtime_settings
+from console.foundation import runtime_settings
 from health import outbound
 from health.probes import http as http_probe
 from health.probes import run_probe
@@ -403,7 +403,7 @@ async def test_it_still_refuses_a_certificate_for_another_name(tls_named):
 
 def test_it_validates_check_networks_in_the_settings_api(db, api, admin_user):
     outbound.forget()
-    from console import tokens
+    from console.foundation import tokens
 
     token = tokens.issue_pair(admin_user)["access"]
     saved = api("patch", "/api/v1/security/settings", token, {"check_networks": "10.0.0.0/8, ::1"})

@@ -12,7 +12,7 @@ import socket
 import pytest
 from django.conf import settings
 
-from console.security import runtime_settings
+from console.foundation import runtime_settings
 from health import config, outbound, specs
 from health.models import Check
 from tests.outbound_seams import METADATA, SETTING, foreign_address

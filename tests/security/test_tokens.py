@@ -15,8 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.utils import timezone
 
-from console import tokens
-from console.models import AuditEntry, PersonalToken, RefreshToken
+from console.foundation import tokens
+from console.foundation.models import AuditEntry, PersonalToken, RefreshToken
 from tests.conftest import jwt_claims
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +156,7 @@ def test_it_refuses_to_sign_with_a_short_key(settings, viewer_user):
     settings.JWT_SIGNING_KEY = "short"
     with pytest.raises(ImproperlyConfigured):
         tokens.issue_pair(viewer_user)
-    from console.checks import jwt_key_strength
+    from console.security.checks import jwt_key_strength
 
     assert [error.id for error in jwt_key_strength(None)] == ["console.E001"]
 

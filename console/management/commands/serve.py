@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from console.first_run import account_needing_link, browser_host, sign_in_url
+from console.security.first_run import account_needing_link, browser_host, sign_in_url
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 
@@ -81,7 +81,7 @@ def _reserved_ports() -> set[int]:
     """
     from django.db import DatabaseError
 
-    from ports.registry import reserved_ports
+    from ports.registry.operations import reserved_ports
 
     try:
         return set(reserved_ports())
@@ -128,7 +128,7 @@ class Command(BaseCommand):
         import uvicorn
 
         from console.server import QuietServer
-        from ports.actions import find_free_port
+        from ports.free_ports import find_free_port
 
         if hasattr(os, "geteuid") and os.geteuid() == 0 and not options["allow_root"]:
             raise CommandError(
@@ -216,8 +216,8 @@ class Command(BaseCommand):
     def _configure_lan(self, port: int, sockets: list) -> list[str]:
         """Admit this machine's addresses (settings are loaded already: set them and the
         environment, which worker processes would read), bind :: too, and demand an admin."""
-        from console.lan import bind_ipv6_any, host_names, machine_addresses
-        from console.security.roles import ADMIN, role_of
+        from console.foundation.roles import ADMIN, role_of
+        from console.security.lan import bind_ipv6_any, host_names, machine_addresses
 
         admins = [
             user
@@ -241,7 +241,7 @@ class Command(BaseCommand):
         return names
 
     def _configure_tls(self, options: dict, lan_names: list[str]) -> dict:
-        from console.lan import fingerprint, self_signed_certificate
+        from console.security.lan import fingerprint, self_signed_certificate
 
         if options["cert"]:
             cert, key = Path(options["cert"]), Path(options["key"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from console.first_run import sign_in_url
+from console.security.first_run import sign_in_url
 
 
 class Command(BaseCommand):

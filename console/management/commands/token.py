@@ -9,8 +9,8 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from console import audit, tokens
-from console.models import PersonalToken
+from console.foundation import audit, tokens
+from console.foundation.models import PersonalToken
 
 
 class Command(BaseCommand):

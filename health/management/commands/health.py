@@ -16,8 +16,8 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from console import safe_yaml
-from console.security.roles import ADMIN, role_of
+from console.foundation import safe_yaml
+from console.foundation.roles import ADMIN, role_of
 from health import config, states
 from health.models import Check
 from health.runner import CheckSpec, execute

@@ -12,8 +12,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from ports import devports, registry
 from ports.models import Project
+from ports.registry import devports
+from ports.registry import operations as registry
 
 
 class Command(BaseCommand):

@@ -1,0 +1,25 @@
+"""The page doorway to the gate: a view decorator. Every decision is `gate.authorize`'s.
+
+The console-wide AuthorizationAuditMiddleware adds an audit entry for every other 401/403
+response (CSRF, the network allowlist, an unauthenticated API call).
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from console.foundation import gate
+
+
+def require_role(role: str, action: str = ""):
+    """View decorator: a signed-in user below `role` gets 403 (the login middleware runs first)."""
+
+    def decorate(view):
+        @wraps(view)
+        def guarded(request, *args, **kwargs):
+            gate.authorize(request.user, role, action, request=request)
+            return view(request, *args, **kwargs)
+
+        return guarded
+
+    return decorate

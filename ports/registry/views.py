@@ -1,0 +1,155 @@
+"""The Projects pages: the registry against the live sockets, with one-click fixes."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from console.foundation import safe_yaml
+from console.foundation.roles import OPERATOR, has_role
+from ports.forms import ImportForm, ProjectForm
+from ports.models import Project
+from ports.registry import devports
+from ports.registry import operations as registry
+
+
+def _forbidden(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
+    messages.error(request, str(error))
+    return redirect("projects:list")
+
+
+@require_GET
+def project_list(request: HttpRequest) -> HttpResponse:
+    rows = registry.statuses()
+    return render(
+        request,
+        "ports/projects.html",
+        {
+            "rows": rows,
+            "can_edit": has_role(request.user, OPERATOR),
+            "import_form": ImportForm(),
+            "warnings": devports.shared_port_warnings(registry.spec_of(p) for p, _ in rows),
+            "counts": {
+                state.replace("-", "_"): sum(1 for _, status in rows if status.status == state)
+                for state in (
+                    registry.RUNNING,
+                    registry.ON_FALLBACK,
+                    registry.CONFLICT,
+                    registry.STOPPED,
+                )
+            },
+        },
+    )
+
+
+@require_GET
+def project_detail(request: HttpRequest, name: str) -> HttpResponse:
+    project = get_object_or_404(Project, name=name)
+    ((_, status),) = registry.statuses([project])
+    return render(
+        request,
+        "ports/project_detail.html",
+        {
+            "project": project,
+            "status": status,
+            "can_edit": has_role(request.user, OPERATOR),
+            "warnings": registry.warnings_for(registry.spec_of(project)),
+        },
+    )
+
+
+@require_POST
+def allocate(request: HttpRequest, name: str) -> HttpResponse:
+    """Which port should this project use now? Shown in place on the list and detail pages."""
+    project = get_object_or_404(Project, name=name)
+    allocation = registry.allocate(project)
+    context = {"project": project, "allocation": allocation}
+    if request.htmx:
+        return render(request, "ports/project_detail.html#allocation", context)
+    messages.info(request, f"{project.name}: use port {allocation.port}. {allocation.reason}")
+    return redirect("projects:detail", name=project.name)
+
+
+@require_http_methods(["GET", "POST"])
+def project_edit(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    project = get_object_or_404(Project, name=name) if name else None
+    if project is not None:
+        form = ProjectForm.for_project(project, request.POST or None)
+    else:
+        form = ProjectForm(request.POST or None, initial=_initial_from_query(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved, warnings = registry.save_project(
+                request.user, form.spec(), existing=project, request=request
+            )
+        except PermissionDenied as error:
+            return _forbidden(request, error)
+        except devports.RegistryError as error:
+            form.add_problems(error.problems)
+        else:
+            messages.success(request, f"Saved {saved.name}.")
+            for warning in warnings:
+                messages.warning(request, f"Note: {warning}.")
+            return redirect("projects:detail", name=saved.name)
+    status = 422 if request.method == "POST" else 200
+    return render(
+        request, "ports/project_form.html", {"form": form, "project": project}, status=status
+    )
+
+
+def _initial_from_query(request: HttpRequest) -> dict:
+    # "Register this port" from a port's page arrives with ?preferred_port=5000.
+    port = request.GET.get("preferred_port", "")
+    return {"preferred_port": int(port)} if port.isdigit() and 0 < int(port) < 65536 else {}
+
+
+@require_POST
+def project_delete(request: HttpRequest, name: str) -> HttpResponse:
+    project = get_object_or_404(Project, name=name)
+    try:
+        registry.delete_project(request.user, project, request=request)
+    except PermissionDenied as error:
+        return _forbidden(request, error)
+    messages.success(request, f"Removed {name} from the registry.")
+    return redirect("projects:list")
+
+
+@require_GET
+def export(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(registry.export_registry(), content_type="application/yaml")
+    response["Content-Disposition"] = 'attachment; filename=".devports.yml"'
+    return response
+
+
+@require_POST
+def import_file(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a .devports.yml file to import.")
+        return redirect("projects:list")
+    upload = form.cleaned_data["file"]
+    if too_large := safe_yaml.size_refusal(upload.size, devports.MAX_BYTES):
+        messages.error(request, f"Not imported: {too_large}")
+        return redirect("projects:list")
+    try:
+        result = registry.import_registry(
+            request.user, upload.read(), replace=form.cleaned_data["replace"], request=request
+        )
+    except PermissionDenied as error:
+        return _forbidden(request, error)
+    except devports.RegistryError as error:
+        for problem in error.problems:
+            messages.error(request, f"Not imported: {problem}")
+        return redirect("projects:list")
+    messages.success(
+        request,
+        f"Imported: {result['created']} new, {result['updated']} updated"
+        + (f", removed {', '.join(result['removed'])}" if result["removed"] else "")
+        + ".",
+    )
+    for warning in result["warnings"]:
+        messages.warning(request, f"Note: {warning}.")
+    return redirect("projects:list")
