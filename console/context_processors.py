@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 
+from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import role_of
 
 
@@ -18,4 +19,7 @@ def console(request) -> dict:
         "console_version": "0.1.0",
         "console_pid": os.getpid(),
         "console_bind": os.environ.get("CONSOLE_BOUND", "not serving"),
+        # Templates state the limits the forms and the API enforce, from the same constants.
+        "port_min": PORT_MIN,
+        "port_max": PORT_MAX,
     }

@@ -7,6 +7,7 @@ import shlex
 
 from django import forms
 
+from console.foundation.limits import PORT_MAX, PORT_MIN
 from health import specs
 from health.models import CHANNEL_KINDS, CHECK_TYPES, Check
 from health.secrets import redact_target
@@ -76,7 +77,7 @@ class CheckForm(forms.Form):
     follow_redirects = forms.BooleanField(required=False)
     # tcp / redis
     host = forms.CharField(required=False, initial="127.0.0.1", max_length=253)
-    port = forms.IntegerField(required=False, min_value=1, max_value=65535)
+    port = forms.IntegerField(required=False, min_value=PORT_MIN, max_value=PORT_MAX)
     send = forms.CharField(label="Send", required=False, max_length=2000)
     expect = forms.CharField(label="Expect in reply", required=False, max_length=500)
     password = forms.CharField(
@@ -216,7 +217,7 @@ def initial_for_port(params) -> dict:
         port = int(params.get("port", ""))
     except ValueError:
         return {}
-    if not 1 <= port <= 65535:
+    if not PORT_MIN <= port <= PORT_MAX:
         return {}
     host = (params.get("host") or "127.0.0.1").strip("[]")
     # A wildcard bind is reached through loopback from here.

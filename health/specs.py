@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from console.foundation.limits import PORT_MAX, PORT_MIN
 from health import outbound
 from health.models import CHECK_TYPES
 from health.probes import query as query_probe
@@ -146,8 +147,8 @@ def _port(target: dict, default: int | None = None) -> int:
         port = int(value)
     except (TypeError, ValueError):
         raise InvalidCheck("target.port", f"{value!r} is not a port number") from None
-    if not 1 <= port <= 65535:
-        raise InvalidCheck("target.port", "must be between 1 and 65535")
+    if not PORT_MIN <= port <= PORT_MAX:
+        raise InvalidCheck("target.port", f"must be between {PORT_MIN} and {PORT_MAX}")
     return port
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 from ninja import Field, Path, Query, Router, Schema
 
 from console.foundation.api_auth import Needs
+from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR
 from ports import free_ports, inventory, operations
 from ports.history import opener_of, port_timeline
@@ -21,7 +22,9 @@ MAX_OFFSET = 1_000_000
 
 router = Router(tags=["ports"])
 
-PortNumber = Path(..., ge=1, le=65535, description="TCP or UDP port, 1-65535")
+PortNumber = Path(
+    ..., ge=PORT_MIN, le=PORT_MAX, description=f"TCP or UDP port, {PORT_MIN}-{PORT_MAX}"
+)
 
 
 class ProcessOut(Schema):
@@ -90,7 +93,7 @@ class PortOut(Schema):
 
 
 class EventQuery(Schema):
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = Field(None, ge=PORT_MIN, le=PORT_MAX)
     since: datetime | None = None
     kind: Literal["opened", "closed", "owner-changed"] | None = None
     limit: int = Field(100, ge=1, le=1000)
@@ -131,14 +134,14 @@ class PortFilters(Schema):
     proto: Literal["tcp", "udp"] | None = None
     exposure: Literal["loopback", "network", "all"] | None = None
     q: str | None = Field(None, max_length=200)
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = Field(None, ge=PORT_MIN, le=PORT_MAX)
     owner: Literal["all", "mine"] = "all"
     limit: int = Field(500, ge=1, le=5000)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class FreePortQuery(Schema):
-    near: int = Field(8000, ge=1, le=65535)
+    near: int = Field(8000, ge=PORT_MIN, le=PORT_MAX)
     count: int = Field(1, ge=1, le=100)
     host: str = Field("127.0.0.1", max_length=64)
 

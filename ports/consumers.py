@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from django.core.exceptions import PermissionDenied
 from django.template.loader import render_to_string
 
+from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR
 from console.foundation.websockets import authenticate, refused, watch_rights
 from ports import operations, sampler
@@ -154,7 +155,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             await self._terminate(content["terminate"])
             return
         subscribe = content.get("subscribe") if isinstance(content, dict) else None
-        narrowed = _narrowing(subscribe, "ports", 65535), _narrowing(subscribe, "checks", 2**31)
+        narrowed = _narrowing(subscribe, "ports", PORT_MAX), _narrowing(subscribe, "checks", 2**31)
         if isinstance(subscribe, dict) and subscribe and all(n is not INVALID for n in narrowed):
             # A key left out keeps its subscription; null means everything again.
             if "ports" in subscribe:
@@ -166,7 +167,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
                 {
                     "type": "error",
                     "detail": 'expected {"subscribe": {"ports": [5000, 8000], "checks": [1]}} '
-                    "with ports 1-65535 (null: all)",
+                    f"with ports {PORT_MIN}-{PORT_MAX} (null: all)",
                 }
             )
             return
@@ -191,15 +192,15 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             # float() takes "nan" and "inf": no process started then.
             if not math.isfinite(create_time) or create_time < 0:
                 raise ValueError
-            if signal not in ("TERM", "KILL") or not 1 <= port <= 65535:
+            if signal not in ("TERM", "KILL") or not PORT_MIN <= port <= PORT_MAX:
                 raise ValueError
         except (KeyError, TypeError, ValueError, OverflowError):
             await self.send_json(
                 {
                     "type": "error",
                     "status": 422,
-                    "detail": "terminate needs port (1-65535), pid (a whole number) and "
-                    "create_time (a finite number of seconds), signal TERM or KILL",
+                    "detail": f"terminate needs port ({PORT_MIN}-{PORT_MAX}), pid (a whole number) "
+                    "and create_time (a finite number of seconds), signal TERM or KILL",
                 }
             )
             return

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
+from console.foundation.limits import PORT_MAX, PORT_MIN, is_port
+
 
 class TerminateForm(forms.Form):
     pid = forms.IntegerField(min_value=0)
@@ -19,13 +21,15 @@ class TerminateForm(forms.Form):
 
 
 class FreePortForm(forms.Form):
-    near = forms.IntegerField(min_value=1, max_value=65535, initial=8000, label="Near port")
+    near = forms.IntegerField(
+        min_value=PORT_MIN, max_value=PORT_MAX, initial=8000, label="Near port"
+    )
     count = forms.IntegerField(min_value=1, max_value=20, initial=5, label="How many")
 
 
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="lower-case letters, digits, - and _")
-    preferred_port = forms.IntegerField(min_value=1, max_value=65535)
+    preferred_port = forms.IntegerField(min_value=PORT_MIN, max_value=PORT_MAX)
     fallback_ports = forms.CharField(
         required=False, help_text="in order, e.g. 5001, 5002", max_length=600
     )
@@ -45,8 +49,10 @@ class ProjectForm(forms.Form):
         for part in text.replace(";", ",").replace(" ", ",").split(","):
             if not part:
                 continue
-            if not part.isdigit() or not 1 <= int(part) <= 65535:
-                raise forms.ValidationError(f"{part!r} is not a port number from 1 to 65535")
+            if not part.isdigit() or not is_port(int(part)):
+                raise forms.ValidationError(
+                    f"{part!r} is not a port number from {PORT_MIN} to {PORT_MAX}"
+                )
             ports.append(int(part))
         return ports
 

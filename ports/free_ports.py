@@ -13,11 +13,11 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from console.foundation.limits import PORT_MAX, validate_port
 from ports.errors import NoFreePort
 from ports.inventory.records import Snapshot
 
 FIRST_UNPRIVILEGED_PORT = 1024
-MAX_PORT = 65535
 MAX_FREE_PORTS = 100
 
 
@@ -49,7 +49,7 @@ def find_free_port(
     wildcards = _wildcard_probes()
 
     found: list[int] = []
-    for port in range(start, MAX_PORT + 1):
+    for port in range(start, PORT_MAX + 1):
         if port in skip:
             continue
         if _bindable(port, family, address, wildcards):
@@ -57,7 +57,7 @@ def find_free_port(
             if len(found) == count:
                 return found
     raise NoFreePort(
-        f"no free port between {start} and {MAX_PORT} on {host}"
+        f"no free port between {start} and {PORT_MAX} on {host}"
         + (f" (found {len(found)} of {count})" if found else "")
     )
 
@@ -133,11 +133,6 @@ def _why_busy(snapshot: Snapshot, port: int, reserved_by_others: Mapping[int, st
     if owner := reserved_by_others.get(port):
         text += f": {owner}"
     return text
-
-
-def validate_port(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PORT:
-        raise ValueError(f"{name} must be an integer between 1 and {MAX_PORT}, got {value!r}")
 
 
 def _host_address(host: str) -> tuple[socket.AddressFamily, str]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from console.foundation.limits import validate_port
 from ports.errors import Refused, StaleTarget
-from ports.free_ports import validate_port
 from ports.inventory.records import ProcessInfo, Snapshot
 
 SIGNALS = {"TERM": signals.SIGTERM, "KILL": signals.SIGKILL}

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import reswap, retarget
 
 from console.foundation.htmx import render_partial_or_page
+from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR, has_role
 from ports import errors, free_ports, inventory, operations, stopping
 from ports.forms import FreePortForm, TerminateForm
@@ -55,7 +56,7 @@ def _detail_context(request: HttpRequest, port: int) -> dict:
 
 @require_GET
 def port_detail(request: HttpRequest, port: int) -> HttpResponse:
-    if not 1 <= port <= 65535:
+    if not PORT_MIN <= port <= PORT_MAX:
         return render(request, "ports/detail.html", {"port": port, "invalid": True}, status=404)
     return render(request, "ports/detail.html", _detail_context(request, port))
 

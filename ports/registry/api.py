@@ -11,6 +11,7 @@ from ninja.errors import HttpError
 
 from console.foundation import safe_yaml
 from console.foundation.api_auth import Needs
+from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR
 from ports.listing import listener_payload
 from ports.models import Project
@@ -25,7 +26,7 @@ router = Router(tags=["projects"])
 
 class ProjectIn(Schema):
     name: str = Field(..., max_length=100)
-    preferred_port: int = Field(..., ge=1, le=65535)
+    preferred_port: int = Field(..., ge=PORT_MIN, le=PORT_MAX)
     fallback_ports: list[int] = Field(default_factory=list, max_length=devports.MAX_FALLBACKS)
     service_type: str = Field("", max_length=50)
     working_directory: str = Field("", max_length=500)
@@ -34,7 +35,7 @@ class ProjectIn(Schema):
 
 class ProjectPatch(Schema):
     name: str | None = Field(None, max_length=100)
-    preferred_port: int | None = Field(None, ge=1, le=65535)
+    preferred_port: int | None = Field(None, ge=PORT_MIN, le=PORT_MAX)
     fallback_ports: list[int] | None = Field(None, max_length=devports.MAX_FALLBACKS)
     service_type: str | None = Field(None, max_length=50)
     working_directory: str | None = Field(None, max_length=500)

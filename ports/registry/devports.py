@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from console.foundation import safe_yaml
+from console.foundation.limits import PORT_MAX, PORT_MIN, is_port
 
 MAX_BYTES = safe_yaml.DEFAULT_MAX_BYTES
 MAX_PROJECTS = 1000
@@ -89,9 +90,14 @@ class RegistryError(ValueError):
         super().__init__("; ".join(str(problem) for problem in problems))
 
 
-def validate_port(value, project: str, name: str, line: int | None) -> Problem | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        return Problem(f"must be a port number from 1 to 65535, not {value!r}", project, name, line)
+def port_problem(value, project: str, name: str, line: int | None) -> Problem | None:
+    if not is_port(value):
+        return Problem(
+            f"must be a port number from {PORT_MIN} to {PORT_MAX}, not {value!r}",
+            project,
+            name,
+            line,
+        )
     return None
 
 
@@ -108,7 +114,7 @@ def validate_spec(spec: ProjectSpec, lines: dict[str, int] | None = None) -> lis
                 lines.get("name"),
             )
         )
-    if problem := validate_port(
+    if problem := port_problem(
         spec.preferred_port, spec.name, "preferred_port", lines.get("preferred_port")
     ):
         problems.append(problem)
@@ -129,7 +135,7 @@ def validate_spec(spec: ProjectSpec, lines: dict[str, int] | None = None) -> lis
                 )
             )
         for port in spec.fallback_ports:
-            if problem := validate_port(
+            if problem := port_problem(
                 port, spec.name, "fallback_ports", lines.get("fallback_ports")
             ):
                 problems.append(problem)

@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.security.first_run import account_needing_link, browser_host, sign_in_url
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -156,8 +157,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{source}: port must be a number or 'auto', not {wanted!r}"
             ) from None
-        if not 1 <= number <= 65535:
-            raise CommandError(f"{source}: port {number} is outside 1-65535")
+        if not PORT_MIN <= number <= PORT_MAX:
+            raise CommandError(f"{source}: port {number} is outside {PORT_MIN}-{PORT_MAX}")
 
         try:
             sock = bind_socket(host, number)
