@@ -4,6 +4,7 @@ import os
 
 from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import role_of
+from ports.stopping import DEFAULT_GRACE_SECONDS
 
 
 def console(request) -> dict:
@@ -22,4 +23,5 @@ def console(request) -> dict:
         # Templates state the limits the forms and the API enforce, from the same constants.
         "port_min": PORT_MIN,
         "port_max": PORT_MAX,
+        "default_grace_seconds": DEFAULT_GRACE_SECONDS,
     }

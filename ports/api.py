@@ -16,6 +16,7 @@ from ports.inventory.diagnosis import explain_port
 from ports.listing import ListenerFilter, listener_payload
 from ports.models import PortEvent
 from ports.registry import operations as registry
+from ports.stopping import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
 
 # Deeper than any real list; a larger offset overflows SQLite's integer and would be a 500.
 MAX_OFFSET = 1_000_000
@@ -154,7 +155,7 @@ class TerminateIn(Schema):
     pid: int = Field(..., ge=0)
     create_time: float
     signal: Literal["TERM", "KILL"] = "TERM"
-    grace_seconds: float = Field(5, ge=0, le=60)
+    grace_seconds: float = Field(DEFAULT_GRACE_SECONDS, ge=0, le=MAX_GRACE_SECONDS)
     escalate: bool = False
 
 

@@ -3,13 +3,14 @@ from __future__ import annotations
 from django import forms
 
 from console.foundation.limits import PORT_MAX, PORT_MIN, is_port
+from ports.stopping import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
 
 
 class TerminateForm(forms.Form):
     pid = forms.IntegerField(min_value=0)
     create_time = forms.FloatField()
     signal = forms.ChoiceField(choices=[("TERM", "SIGTERM"), ("KILL", "SIGKILL")], required=False)
-    grace_seconds = forms.FloatField(min_value=0, max_value=60, required=False)
+    grace_seconds = forms.FloatField(min_value=0, max_value=MAX_GRACE_SECONDS, required=False)
     escalate = forms.BooleanField(required=False)
 
     def clean_signal(self) -> str:
@@ -17,7 +18,7 @@ class TerminateForm(forms.Form):
 
     def clean_grace_seconds(self) -> float:
         grace = self.cleaned_data.get("grace_seconds")
-        return 5.0 if grace is None else grace
+        return float(DEFAULT_GRACE_SECONDS) if grace is None else grace
 
 
 class FreePortForm(forms.Form):

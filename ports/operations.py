@@ -23,7 +23,7 @@ def terminate_for(
     pid: int,
     create_time: float,
     signal: str = "TERM",
-    grace_seconds: float = 5,
+    grace_seconds: float = stopping.DEFAULT_GRACE_SECONDS,
     escalate: bool = False,
     scope: str | None = None,
     request=None,

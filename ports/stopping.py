@@ -23,6 +23,9 @@ from ports.errors import Refused, StaleTarget
 from ports.inventory.records import ProcessInfo, Snapshot
 
 SIGNALS = {"TERM": signals.SIGTERM, "KILL": signals.SIGKILL}
+# How long a stopped process gets to exit after SIGTERM when the caller does not say: time for
+# a web server to finish its requests, short enough for someone waiting at the button.
+DEFAULT_GRACE_SECONDS = 5
 MAX_GRACE_SECONDS = 60
 # How long to wait for SIGKILL to take effect: it cannot be caught, but a process stuck in
 # uninterruptible sleep (D state, e.g. on a dead NFS mount) only dies when the kernel lets it.
@@ -55,7 +58,7 @@ def terminate(
     pid: int,
     create_time: float,
     signal: str = "TERM",
-    grace_seconds: float = 5,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
     escalate: bool = False,
     *,
     snapshot_fn: SnapshotFn | None = None,
