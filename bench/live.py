@@ -40,7 +40,6 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -51,7 +50,7 @@ from websockets.asyncio.client import ClientConnection, connect
 # The scenario builder, its child preamble (private: imported, not copied), percentiles and
 # machine facts come from the foundation benchmark.
 from bench.inventory import _PREAMBLE, Scenario, load_facts
-from bench.live_report import render
+from bench.live_report import LiveResults, render
 from ports.free_ports import find_free_port
 from tests.browser.conftest import (
     CHROMIUM_FLAGS,
@@ -247,35 +246,6 @@ def event_time(message: dict) -> float:
 
 
 # -- (a) + (b): opens and closes watched by a script and by the Ports page -----------------------
-
-
-@dataclass
-class LiveResults:
-    ws_open: list[float] = field(default_factory=list)
-    ws_close: list[float] = field(default_factory=list)
-    dom_open: list[float] = field(default_factory=list)
-    dom_close: list[float] = field(default_factory=list)
-    detect: list[float] = field(default_factory=list)  # listen() -> the snapshot that saw it
-    deliver: list[float] = field(default_factory=list)  # that snapshot -> script's receipt
-    page_msg: list[float] = field(default_factory=list)  # listen() -> message in the page
-    swap: list[float] = field(default_factory=list)  # message in the page -> row in the DOM
-    owner_named: int = 0
-    opens: int = 0
-    # Opens or closes whose event or DOM change never came (counted as infinitely late).
-    missing: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(("ws_open", "ws_close", "dom_open", "dom_close"), 0)
-    )
-    busy: int = 0  # ports taken between our probe and the child's bind (retried)
-    dom_missing_with_message: int = 0  # rows never shown although the page got the message
-    mixed: int = 0  # opens announced in a message that also removed another row
-    mixed_missing: int = 0  # ... of which the row never appeared
-    fan: list[float] = field(default_factory=list)
-    fan_spread: list[float] = field(default_factory=list)
-    fan_rounds: int = 0
-    fan_missing: int = 0
-    fan_connect_s: float = 0.0
-    clock: dict = field(default_factory=dict)
-    chromium: str = ""
 
 
 async def sign_in(browser, console: LiveConsole):

@@ -7,13 +7,39 @@ import os
 import platform
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bench.inventory import Timing, machine
 
-if TYPE_CHECKING:
-    from bench.live import LiveResults
+
+@dataclass
+class LiveResults:
+    ws_open: list[float] = field(default_factory=list)
+    ws_close: list[float] = field(default_factory=list)
+    dom_open: list[float] = field(default_factory=list)
+    dom_close: list[float] = field(default_factory=list)
+    detect: list[float] = field(default_factory=list)  # listen() -> the snapshot that saw it
+    deliver: list[float] = field(default_factory=list)  # that snapshot -> script's receipt
+    page_msg: list[float] = field(default_factory=list)  # listen() -> message in the page
+    swap: list[float] = field(default_factory=list)  # message in the page -> row in the DOM
+    owner_named: int = 0
+    opens: int = 0
+    # Opens or closes whose event or DOM change never came (counted as infinitely late).
+    missing: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("ws_open", "ws_close", "dom_open", "dom_close"), 0)
+    )
+    busy: int = 0  # ports taken between our probe and the child's bind (retried)
+    dom_missing_with_message: int = 0  # rows never shown although the page got the message
+    mixed: int = 0  # opens announced in a message that also removed another row
+    mixed_missing: int = 0  # ... of which the row never appeared
+    fan: list[float] = field(default_factory=list)
+    fan_spread: list[float] = field(default_factory=list)
+    fan_rounds: int = 0
+    fan_missing: int = 0
+    fan_connect_s: float = 0.0
+    clock: dict = field(default_factory=dict)
+    chromium: str = ""
 
 
 def stats(samples: list[float], missing: int = 0) -> tuple[str, str, str]:

@@ -175,3 +175,15 @@ def bearer():
         return {"Authorization": f"Bearer {tokens.issue_pair(user)['access']}"}
 
     return headers
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on 127.0.0.1 that keeps what alerts post to it (health, security)."""
+    from tests.health.servers import WebhookReceiver
+
+    server = WebhookReceiver()
+    try:
+        yield server
+    finally:
+        server.stop()

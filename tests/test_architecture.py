@@ -8,7 +8,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("console", "ports", "health")
+PACKAGES = ("console", "ports", "health", "bench")
 MAX_LINES = 600
 
 

@@ -12,7 +12,6 @@ from tests.health.servers import (
     ControlledHTTP,
     EchoTCP,
     SilentTCP,
-    WebhookReceiver,
     self_signed_context,
 )
 
@@ -49,15 +48,6 @@ def echo_server():
 @pytest.fixture
 def silent_server():
     server = SilentTCP()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def receiver():
-    server = WebhookReceiver()
     try:
         yield server
     finally:

@@ -21,21 +21,11 @@ from health.models import Alert, AlertChannel
 from ports import inventory
 from ports.free_ports import find_free_port
 from ports.sampler import Sampler
-from tests.health.servers import WebhookReceiver
 from tests.security.servers import WERKZEUG_APP, start_server, stop_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DEADLINE_S = 30  # generous: a busy 2-core machine
-
-
-@pytest.fixture
-def receiver():
-    server = WebhookReceiver()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @contextlib.asynccontextmanager

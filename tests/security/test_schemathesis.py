@@ -45,6 +45,19 @@ def admin_token(db, make_user):
 
 
 @pytest.fixture(autouse=True)
+def _no_name_lookups(monkeypatch):
+    """A fuzzed host name is judged at save time; it must not become a DNS query leaving this
+    machine. A name that does not resolve is saved (it may resolve later), so this changes no
+    answer the fuzzer checks."""
+    from health import outbound
+
+    def unresolvable(host: str) -> list[str]:
+        raise OSError(f"no name lookups while fuzzing ({host})")
+
+    monkeypatch.setattr(outbound, "_resolve_for_save", unresolvable)
+
+
+@pytest.fixture(autouse=True)
 def _refuse_all_termination(monkeypatch):
     """Belt and braces: even if an operation slipped past the exclusion, nothing is signalled."""
     from ports import errors, stopping
