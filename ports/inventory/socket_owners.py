@@ -24,9 +24,12 @@ at once; see `resolve`.
 
 from __future__ import annotations
 
+import enum
 import os
 import time
 from collections.abc import Callable, Collection, Iterable
+from collections.abc import Set as AbstractSet
+from typing import Final, NamedTuple
 
 from ports.inventory.processes import ProcStat, read_stat
 
@@ -43,7 +46,34 @@ USAGE_MAX_AGE = 1.0
 
 FdSignature = tuple[int, int]  # (inode of /proc/PID/fd, open fds): changes with either
 Activity = tuple[bytes, ...]  # each thread's id and schedstat line
-_NOT_READ = object()  # _scan's `activity` when the caller has not read it (None: unreadable)
+
+
+class _NotRead(enum.Enum):
+    """_scan's `activity` when the caller has not read it (None means it was unreadable)."""
+
+    NOT_READ = enum.auto()
+
+
+_NOT_READ: Final = _NotRead.NOT_READ
+
+
+class _KeptStat(NamedTuple):
+    """An owner's last /proc/PID/stat, as `_check_owners` decides whether to read it again."""
+
+    stat: ProcStat
+    read_at: float
+    reads: int  # how many reads of this process so far, capped at 2 (a CPU share needs two)
+
+
+class _HoldersView(NamedTuple):
+    """What `_holders_of` found for one set of listeners, valid while `generation` is current."""
+
+    generation: int
+    listening: AbstractSet[int]
+    owners: dict[int, list[int]]  # inode -> holder pids
+    orphans: set[int]  # listening inodes without a known holder
+    owner_pids: set[int]
+
 
 # Listing /proc is skipped while /proc/loadavg says no task was created or reaped since the last
 # listing; it is listed at least this often all the same.
@@ -91,17 +121,15 @@ class SocketOwners:
         self._holders: dict[int, dict[int, int]] = {}  # socket inode -> {pid: fd}
         self._fd_count: dict[int, FdSignature] = {}  # pid -> fd dir signature when last scanned
         self._start: dict[int, int] = {}  # pid -> start ticks when last scanned (pid reuse)
-        # pid -> (its last /proc/PID/stat, when read, how many reads so far, capped at 2).
-        self._stats: dict[int, tuple[ProcStat, float, int]] = {}
+        self._stats: dict[int, _KeptStat] = {}  # pid -> its last /proc/PID/stat
         self._rescan_due: dict[int, float] = {}  # pid -> when the rolling rescan reads it again
-        self._activity: dict[int, Activity] = {}  # pid -> what its threads had run when scanned
+        # pid -> what its threads had run when scanned (None: unreadable, so never "unchanged")
+        self._activity: dict[int, Activity | None] = {}
         self._recent_owners: dict[int, float] = {}  # pid -> when it last held a listener
         self._unresolvable: set[int] = set()  # listening inodes no full scan could place
         self._last_full_scan = float("-inf")
         self._generation = 0  # bumped whenever the holders map changes
-        self._holders_cache: (
-            tuple[int, set[int], dict[int, list[int]], set[int], set[int]] | None
-        ) = None
+        self._holders_cache: _HoldersView | None = None
         # scans by cause: new pids, the rolling rescan, owners whose fd table or pid changed, and
         # searches for a listener's unknown owner (full scans are counted apart).
         self.counters = {
@@ -120,7 +148,7 @@ class SocketOwners:
 
     def resolve(
         self, listening: Collection[int]
-    ) -> tuple[dict[int, list[int]], dict[int, ProcStat], set[int]]:
+    ) -> tuple[dict[int, list[int]], dict[int, ProcStat], AbstractSet[int]]:
         """Owners of the given socket inodes.
 
         Returns (inode -> pids, pid -> /proc/PID/stat of every owner, unresolved inodes).
@@ -159,13 +187,12 @@ class SocketOwners:
 
         # A set the caller passes is used as it is (not modified): the holders cache below
         # recognises the same set by identity.
-        if not isinstance(listening, set | frozenset):
-            listening = set(listening)
+        listening_set = listening if isinstance(listening, set | frozenset) else set(listening)
         stats: dict[int, ProcStat] = {}
         searched = first_poll  # the first poll was a full scan: nothing left to search
         while True:
             generation = self._generation
-            owners, orphans, owner_pids = self._holders_of(listening)
+            owners, orphans, owner_pids = self._holders_of(listening_set)
             stats.update(self._check_owners(owner_pids - stats.keys(), now))
             if self._generation != generation:
                 continue  # an owner was re-read: look at the holders again
@@ -185,15 +212,17 @@ class SocketOwners:
             }
         for pid in stats:
             self._recent_owners[pid] = now
-        missing = listening - owners.keys()
+        missing = listening_set - owners.keys()
         # Remember what a full scan could not place; forget what stopped listening.
-        self._unresolvable &= listening
+        self._unresolvable &= listening_set
         if first_poll:
             self._unresolvable |= missing
         self._expire_recent_owners(now)
         return owners, stats, missing
 
-    def _holders_of(self, listening: set[int]) -> tuple[dict[int, list[int]], set[int], set[int]]:
+    def _holders_of(
+        self, listening: AbstractSet[int]
+    ) -> tuple[dict[int, list[int]], set[int], set[int]]:
         """(inode -> holder pids, listening inodes without a known holder, all holder pids).
 
         One pass over every listener, so it is cached until the holders map changes.
@@ -201,10 +230,10 @@ class SocketOwners:
         cached = self._holders_cache
         if (
             cached is not None
-            and cached[0] == self._generation
-            and (cached[1] is listening or cached[1] == listening)
+            and cached.generation == self._generation
+            and (cached.listening is listening or cached.listening == listening)
         ):
-            return cached[2], cached[3], cached[4]
+            return cached.owners, cached.orphans, cached.owner_pids
         owners: dict[int, list[int]] = {}
         orphans: set[int] = set()
         owner_pids: set[int] = set()
@@ -216,13 +245,13 @@ class SocketOwners:
                 owner_pids.update(holders)
             elif inode:  # 0 is a socket the kernel holds itself: no process can own it
                 orphans.add(inode)
-        self._holders_cache = (self._generation, listening, owners, orphans, owner_pids)
+        self._holders_cache = _HoldersView(self._generation, listening, owners, orphans, owner_pids)
         return owners, orphans, owner_pids
 
     # -- scanning ---------------------------------------------------------------------------------
 
     def _scan(
-        self, pid: int, now: float, activity: Activity | object | None = _NOT_READ
+        self, pid: int, now: float, activity: Activity | _NotRead | None = _NOT_READ
     ) -> ProcStat | None:
         """Read every fd link of one process and replace what we knew of it; returns its stat."""
         self.counters["scans"] += 1
@@ -305,8 +334,8 @@ class SocketOwners:
             self._stats.pop(pid, None)
             return None
         previous = self._stats.get(pid)
-        reads = 1 if previous is None or previous[0].start_ticks != stat.start_ticks else 2
-        self._stats[pid] = (stat, now, reads)
+        reads = 1 if previous is None or previous.stat.start_ticks != stat.start_ticks else 2
+        self._stats[pid] = _KeptStat(stat, now, reads)
         return stat
 
     def _full_scan(self, pids: Iterable[int], now: float) -> None:
@@ -380,8 +409,9 @@ class SocketOwners:
             kept = self._stats.get(pid)
             if (
                 kept is None
-                or now - kept[1] >= usage_max_age
-                or (kept[2] < 2 and kept[1] < now)  # one read, on an earlier poll: take another
+                or now - kept.read_at >= usage_max_age
+                # one read, on an earlier poll: take another
+                or (kept.reads < 2 and kept.read_at < now)
             ):
                 stat = self._read_stat(pid, now)
                 if stat is None:
@@ -393,7 +423,7 @@ class SocketOwners:
                     if stat is None:
                         continue
             else:
-                stat = kept[0]
+                stat = kept.stat
             stats[pid] = stat
         return stats
 
