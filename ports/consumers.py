@@ -75,34 +75,11 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=message["html"])
 
     async def ports_changes(self, message: dict) -> None:
-        template = "ports/ws/changes.html"
-        context = {"console_pid": os.getpid(), "view": self.view}
-        visible = []
-        for change in message["changes"]:
-            listener = listener_from_payload(change["listener"])
-            matches = self.view.matches(listener)
-            # A closed row is on the page only if it matched. A re-owned one may have matched
-            # under its old owner (a search by pid), so its old row is removed regardless.
-            if change["kind"] != PortEvent.OPENED and (matches or change["kind"] != "closed"):
-                await self.send(
-                    text_data=render_to_string(
-                        f"{template}#row-delete", {**context, "listener": listener}
-                    )
-                )
-            if change["kind"] != PortEvent.CLOSED and matches:
-                await self.send(
-                    text_data=render_to_string(
-                        f"{template}#row-insert", {**context, "listener": listener}
-                    )
-                )
-            if matches:
-                visible.append({"kind": change["kind"], "listener": listener})
-        if visible:
-            await self.send(
-                text_data=render_to_string(
-                    f"{template}#notices", {**context, "changes": visible, **sampler.summary()}
-                )
-            )
+        # Rendering is CPU work that would hold every other socket's messages back: all of one
+        # message's fragments are rendered in one worker-thread call, then sent.
+        fragments = await asyncio.to_thread(_change_fragments, message["changes"], self.view)
+        for fragment in fragments:
+            await self.send(text_data=fragment)
 
     def _render_rows(self) -> str:
         snapshot = sampler.current_snapshot()
@@ -247,6 +224,32 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             if self.checks is not None and transition["check"]["id"] not in self.checks:
                 continue
             await self.send_json({"type": "check.state", **transition})
+
+
+CHANGES_TEMPLATE = "ports/ws/changes.html"
+
+
+def _change_fragments(changes: list[dict], view: ListenerFilter) -> list[str]:
+    """The fragments the page gets for one message of changes, in order, one per websocket
+    message: a delete and an insert in one message would lose the insert (see the template)."""
+    context = {"console_pid": os.getpid(), "view": view}
+    fragments, visible = [], []
+    for change in changes:
+        listener = listener_from_payload(change["listener"])
+        matches = view.matches(listener)
+        row = {**context, "listener": listener}
+        # A closed row is on the page only if it matched. A re-owned one may have matched
+        # under its old owner (a search by pid), so its old row is removed regardless.
+        if change["kind"] != PortEvent.OPENED and (matches or change["kind"] != PortEvent.CLOSED):
+            fragments.append(render_to_string(f"{CHANGES_TEMPLATE}#row-delete", row))
+        if change["kind"] != PortEvent.CLOSED and matches:
+            fragments.append(render_to_string(f"{CHANGES_TEMPLATE}#row-insert", row))
+        if matches:
+            visible.append({"kind": change["kind"], "listener": listener})
+    if visible:
+        notices = {**context, "changes": visible, **sampler.summary()}
+        fragments.append(render_to_string(f"{CHANGES_TEMPLATE}#notices", notices))
+    return fragments
 
 
 def _stop_watching(consumer) -> None:

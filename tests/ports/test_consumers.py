@@ -214,6 +214,55 @@ async def test_it_pushes_matching_rows_to_the_page_and_nothing_else(session_cook
     await communicator.disconnect()
 
 
+async def test_it_renders_a_message_of_changes_off_the_event_loop(session_cookie, monkeypatch):
+    """Rendering on the loop would hold every other socket back; each fragment still goes alone."""
+    from channels.layers import get_channel_layer
+
+    from ports import consumers, sampler
+    from ports.inventory.records import Listener, ProcessInfo
+    from ports.models import PortEvent
+
+    rendered_on_the_loop = []
+    render = consumers.render_to_string
+
+    def recording_render(name, context):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            rendered_on_the_loop.append(name)
+        return render(name, context)
+
+    monkeypatch.setattr(consumers, "render_to_string", recording_render)
+    process = ProcessInfo(11, "gunicorn", "dev", "gunicorn app", "/src", create_time=1000.0)
+    listener = Listener(
+        proto="tcp",
+        family="ipv4",
+        address="127.0.0.1",
+        port=5055,
+        inode=4242,
+        uid=1000,
+        pids=(11,),
+        process=process,
+    )
+    handed_over = sampler.PortChange(PortEvent.OWNER_CHANGED, 1.0, listener, previous_pids=(10,))
+    communicator, connected, _ = await _connect("/ws/ports/", _headers(cookie=session_cookie))
+    assert connected
+    await get_channel_layer().group_send(
+        sampler.GROUP, {"type": "ports.changes", "changes": [handed_over.as_message()]}
+    )
+    delete = await communicator.receive_from(timeout=5)
+    insert = await communicator.receive_from(timeout=5)
+    notices = await communicator.receive_from(timeout=5)
+    assert delete == '<tr id="listener-tcp4-5055-4242" hx-swap-oob="delete"></tr>'
+    assert insert.startswith('<tbody hx-swap-oob="beforeend:#port-rows">')
+    assert "<tr " in insert
+    assert "port 5055 is now held by gunicorn (pid 11)" in notices
+    assert rendered_on_the_loop == []
+    await communicator.disconnect()
+
+
 async def test_it_resyncs_the_rows_when_the_page_is_behind(session_cookie):
     communicator, connected, _ = await _connect("/ws/ports/", _headers(cookie=session_cookie))
     assert connected
