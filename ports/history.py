@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ports.inventory.diagnosis import Opener
+from ports.inventory.records import Listener
 from ports.models import PortEvent
 
 EVENTS_READ_PER_PORT = 2000
@@ -79,8 +81,8 @@ def port_timeline(port: int, limit: int = 50) -> list[HolderSpan]:
     return spans[:limit]
 
 
-def opener_of(listener) -> tuple[int, str] | None:
-    """(pid, name) of the process that held this very socket when the sampler first saw it."""
+def opener_of(listener: Listener) -> Opener | None:
+    """The process that held this very socket when the sampler first saw it."""
     first = (
         PortEvent.objects.filter(
             proto=listener.proto,
@@ -94,4 +96,6 @@ def opener_of(listener) -> tuple[int, str] | None:
         .values_list("pid", "process_name")
         .first()
     )
-    return first if first and first[0] is not None else None
+    if first is None or first[0] is None:
+        return None
+    return Opener(pid=first[0], name=first[1])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import psutil
 
@@ -33,6 +34,17 @@ SYSTEM_SERVICES = (
 FREE, HELD, INHERITED, TIME_WAIT, BUSY = "free", "held", "inherited", "time-wait", "busy"
 
 
+class Opener(NamedTuple):
+    """The process that held a socket when it was first seen (the sampler's history knows it)."""
+
+    pid: int
+    name: str
+
+
+ProjectOf = Callable[[Listener], str | None]
+OpenerOf = Callable[[Listener], Opener | None]
+
+
 @dataclass
 class Explanation:
     kind: str  # free | held | inherited | time-wait | busy
@@ -41,7 +53,7 @@ class Explanation:
     holders: list[Listener] = field(default_factory=list)
     time_wait: int = 0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {
             "kind": self.kind,
             "summary": self.summary,
@@ -68,10 +80,10 @@ def explain_port(
     port: int,
     snapshot: Snapshot,
     *,
-    project_of: Callable[[Listener], str | None] = lambda listener: None,
+    project_of: ProjectOf = lambda listener: None,
     time_wait: Callable[[int], int] = count_time_wait,
     parent_alive: Callable[[int], bool] = psutil.pid_exists,
-    opener_of: Callable[[Listener], tuple[int, str] | None] = lambda listener: None,
+    opener_of: OpenerOf = lambda listener: None,
 ) -> Explanation:
     """`opener_of` names the process that held this very socket when it was first seen (from
     the sampler's history); it is how an inherited socket is told from one opened in place."""
@@ -105,7 +117,13 @@ def explain_port(
     )
 
 
-def _explain_holders(port, holders, project_of, parent_alive, opener_of) -> Explanation:
+def _explain_holders(
+    port: int,
+    holders: list[Listener],
+    project_of: ProjectOf,
+    parent_alive: Callable[[int], bool],
+    opener_of: OpenerOf,
+) -> Explanation:
     listener = holders[0]
     process = listener.process
     if process is None:
@@ -120,11 +138,11 @@ def _explain_holders(port, holders, project_of, parent_alive, opener_of) -> Expl
     project = project_of(listener)
     owner = f" of project {project}" if project else ""
     opener = opener_of(listener)
-    if opener is not None and opener[0] not in listener.pids and not parent_alive(opener[0]):
+    if opener is not None and opener.pid not in listener.pids and not parent_alive(opener.pid):
         return Explanation(
             INHERITED,
             f"Port {port} is held by {who}{owner}, which inherited the listening socket: "
-            f"{opener[1]} (pid {opener[0]}) opened it and has exited, but its child kept the "
+            f"{opener.name} (pid {opener.pid}) opened it and has exited, but its child kept the "
             "socket open (a reloader child, a forked worker, a shell job).",
             f"Terminate pid {process.pid}: the port frees when the last holder exits.",
             holders,
