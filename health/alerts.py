@@ -22,11 +22,10 @@ from django.utils import timezone
 
 from console.foundation.waiting import first_of
 from health import secrets, states
-from health.models import Alert, AlertAttempt, AlertChannel, Check
+from health.models import Alert, AlertAttempt, AlertChannel, AlertStatus, Check
 
 logger = logging.getLogger("health.alerts")
 MAX_ATTEMPTS = 3
-PAGERDUTY_DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
 
 
 def event_for(from_state: str, to_state: str, on_degraded: bool) -> str | None:
@@ -261,11 +260,11 @@ def _log_attempt(alert: Alert, ok: bool, status_code, error: str, duration: floa
     alert.attempts += 1
     now = timezone.now()
     if ok:
-        alert.status, alert.sent_at, alert.last_error = "sent", now, ""
+        alert.status, alert.sent_at, alert.last_error = AlertStatus.SENT, now, ""
     elif alert.attempts >= MAX_ATTEMPTS or alert.event == "test":
-        alert.status, alert.last_error = "failed", error
+        alert.status, alert.last_error = AlertStatus.FAILED, error
     else:
-        alert.status, alert.last_error = "pending", error
+        alert.status, alert.last_error = AlertStatus.PENDING, error
         alert.next_attempt_at = now + timedelta(seconds=10 * 3 ** (alert.attempts - 1))
     alert.save(update_fields=["attempts", "status", "sent_at", "last_error", "next_attempt_at"])
     if not ok:
@@ -274,7 +273,7 @@ def _log_attempt(alert: Alert, ok: bool, status_code, error: str, duration: floa
 
 def _claim_due(limit: int = 50) -> list[Alert]:
     due = list(
-        Alert.objects.filter(status="pending", next_attempt_at__lte=timezone.now())
+        Alert.objects.filter(status=AlertStatus.PENDING, next_attempt_at__lte=timezone.now())
         .select_related("channel")
         .order_by("id")[:limit]
     )
@@ -285,7 +284,7 @@ def _claim_due(limit: int = 50) -> list[Alert]:
     # (its retry not due yet, or being sent right now).
     first_undelivered: dict[tuple, int] = {}
     for channel_id, check_id, alert_id in (
-        Alert.objects.filter(status__in=["pending", "sending"])
+        Alert.objects.filter(status__in=[AlertStatus.PENDING, AlertStatus.SENDING])
         .exclude(id__in=[alert.id for alert in due])
         .values_list("channel_id", "check_ref_id", "id")
     ):
@@ -300,13 +299,16 @@ def _claim_due(limit: int = 50) -> list[Alert]:
     return [
         alert
         for alert in due
-        if Alert.objects.filter(id=alert.id, status="pending").update(status="sending") == 1
+        if Alert.objects.filter(id=alert.id, status=AlertStatus.PENDING).update(
+            status=AlertStatus.SENDING
+        )
+        == 1
     ]
 
 
 def release_stuck() -> int:
     """Rows left "sending" by a crash go back to pending at start-up."""
-    return Alert.objects.filter(status="sending").update(status="pending")
+    return Alert.objects.filter(status=AlertStatus.SENDING).update(status=AlertStatus.PENDING)
 
 
 async def deliver_due() -> int:
@@ -328,7 +330,7 @@ async def _attempt_each(alerts: list[Alert]) -> None:
 def seconds_to_next_attempt() -> float | None:
     """Seconds until the earliest pending alert is due (0 if one is), None when none waits."""
     due = (
-        Alert.objects.filter(status="pending")
+        Alert.objects.filter(status=AlertStatus.PENDING)
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()
@@ -398,9 +400,9 @@ def send_test(channel: AlertChannel) -> Alert:
         channel=channel,
         check_name="test",
         event="test",
-        state="up",
-        message=message_for("test", channel.name, "up", ""),
-        status="sending",
+        state=states.UP,
+        message=message_for("test", channel.name, states.UP, ""),
+        status=AlertStatus.SENDING,
     )
     async_to_sync(attempt)(alert)
     alert.refresh_from_db()

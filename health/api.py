@@ -12,8 +12,9 @@ from console.foundation import gate, safe_yaml
 from console.foundation.api_auth import Needs
 from console.foundation.roles import ADMIN, OPERATOR
 from health import config, operations, storage
-from health.models import Alert, AlertChannel, Check, Result
+from health.models import Alert, AlertChannel, AlertStatus, Check, Result
 from health.presenters import check_payload, redact_channel_config
+from health.states import CheckState
 
 router = Router(tags=["health"])
 
@@ -73,7 +74,7 @@ class CheckOut(Schema):
     failures_before_down: int
     successes_before_up: int
     enabled: bool
-    state: Literal["pending", "up", "degraded", "down", "paused"]
+    state: CheckState
     state_since: str
     last_result: ResultOut | None
     uptime: dict[str, float | None]
@@ -86,7 +87,7 @@ class ChecksOut(Schema):
 
 class CheckFilters(Schema):
     service: str | None = Field(None, max_length=100)
-    state: Literal["pending", "up", "degraded", "down", "paused"] | None = None
+    state: CheckState | None = None
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
@@ -467,7 +468,7 @@ def test_channel(request, channel_id: int = ChannelId):
 
 class AlertFilters(Page):
     check_id: int | None = Field(None, ge=1, le=2**62)
-    status: Literal["pending", "sending", "sent", "failed"] | None = None
+    status: AlertStatus | None = None
 
 
 @router.get("/alerts", response=AlertsOut)

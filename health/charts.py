@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from health import states
+
 BAR_HOURS = 24
 
 
@@ -112,7 +114,7 @@ def latency_chart(
                 )
             )
     for index, result in enumerate(results):
-        if result.outcome == "down":
+        if result.outcome == states.DOWN:
             parts.append(
                 format_html(
                     '<rect class="down-tick" x="{}" y="0" width="2" height="{}">'

@@ -8,7 +8,7 @@ from itertools import groupby
 
 from django.utils import timezone
 
-from health import charts, storage
+from health import charts, states, storage
 from health.models import Check, Result, Rollup
 from health.specs import describe_target
 
@@ -95,6 +95,5 @@ def summary() -> dict[str, int]:
     from django.db.models import Count
 
     counts = dict(Check.objects.values_list("state").annotate(n=Count("id")))
-    return {
-        state: counts.get(state, 0) for state in ("up", "degraded", "down", "pending", "paused")
-    }
+    shown = (states.UP, states.DEGRADED, states.DOWN, states.PENDING, states.PAUSED)
+    return {state: counts.get(state, 0) for state in shown}

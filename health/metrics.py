@@ -5,7 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Gauge
 
 from health import storage
-from health.models import STATES, Check
+from health.models import Check
+from health.states import CheckState
 
 
 def add_check_gauges(registry: CollectorRegistry) -> None:
@@ -33,9 +34,9 @@ def add_check_gauges(registry: CollectorRegistry) -> None:
     figures = storage.uptime([check.id for check in checks])
     for check in checks:
         values = (check.name, check.service, check.type)
-        for name in STATES:
+        for name in CheckState.values:
             state.labels(*values, name).set(1 if check.state == name else 0)
-        up.labels(*values).set(1 if check.state in {"up", "degraded"} else 0)
+        up.labels(*values).set(1 if check.state in {CheckState.UP, CheckState.DEGRADED} else 0)
         if check.last_latency_ms is not None:
             latency.labels(*values).set(check.last_latency_ms)
         for window, percent in figures[check.id].items():

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from health.states import CheckState
+
 CHECK_TYPES = ("http", "tcp", "redis", "query", "command")
-STATES = ("pending", "up", "degraded", "down", "paused")
-OUTCOMES = ("up", "degraded", "down")
 
 
 class Check(models.Model):
@@ -35,7 +35,7 @@ class Check(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     # Live state, written by the scheduler (or a manual run) after each result.
-    state = models.CharField(max_length=10, default="pending", choices=[(s, s) for s in STATES])
+    state = models.CharField(max_length=10, default=CheckState.PENDING, choices=CheckState.choices)
     state_since = models.DateTimeField(default=timezone.now)
     fail_streak = models.PositiveIntegerField(default=0)
     success_streak = models.PositiveIntegerField(default=0)
@@ -133,6 +133,16 @@ class AlertChannel(models.Model):
         return f"{self.name} ({self.kind})"
 
 
+class AlertStatus(models.TextChoices):
+    """Where an alert is in the outbox. A worker claims a pending row (-> sending) before it
+    sends, so two workers never send the same alert."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class Alert(models.Model):
     """An outbox row: written with the state change, sent later by the alert worker."""
 
@@ -146,7 +156,9 @@ class Alert(models.Model):
     state = models.CharField(max_length=10, blank=True, default="")
     previous_state = models.CharField(max_length=10, blank=True, default="")
     message = models.CharField(max_length=500)
-    status = models.CharField(max_length=10, default="pending")  # pending, sent, failed
+    status = models.CharField(
+        max_length=10, default=AlertStatus.PENDING, choices=AlertStatus.choices
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from console.foundation import audit, gate
 from console.foundation.roles import ADMIN, OPERATOR
 from health import alerts, secrets, specs, states, storage
-from health.models import CHANNEL_KINDS, AlertChannel, Check, StateChange
+from health.models import CHANNEL_KINDS, AlertChannel, AlertStatus, Check, StateChange
 from health.runner import CheckSpec, execute
 
 CHECK_FIELDS = (
@@ -300,7 +300,7 @@ def send_test_alert(user, channel: AlertChannel, *, scope=None, request=None):
         request=request,
         user=user,
         target=channel.name,
-        outcome="ok" if alert.status == "sent" else "failed",
+        outcome="ok" if alert.status == AlertStatus.SENT else "failed",
         error=alert.last_error,
     )
     return alert

@@ -1,13 +1,33 @@
 """The state machine: from one probe result to an outcome, and from outcomes to a state.
 
-Pure functions so that flapping rules are tested without a database or a network.
+Pure functions so that flapping rules are tested without a database or a network (Django's
+TextChoices needs neither).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-PENDING, UP, DEGRADED, DOWN, PAUSED = "pending", "up", "degraded", "down", "paused"
+from django.db import models
+
+
+class CheckState(models.TextChoices):
+    """A check's state, as stored and as the API names it. One result's outcome is up, degraded
+    or down."""
+
+    PENDING = "pending"
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    PAUSED = "paused"
+
+
+# The names the state machine and its callers read as `states.DOWN`: the members themselves.
+PENDING = CheckState.PENDING
+UP = CheckState.UP
+DEGRADED = CheckState.DEGRADED
+DOWN = CheckState.DOWN
+PAUSED = CheckState.PAUSED
 
 
 def outcome_of(ok: bool, latency_ms: float, warn_ms: int | None, crit_ms: int | None) -> str:

@@ -14,7 +14,8 @@ from console.foundation.htmx import render_partial_or_page
 from console.foundation.roles import ADMIN, OPERATOR, has_role
 from health import charts, config, dashboard, operations, specs, storage
 from health.forms import ChannelForm, CheckForm, ImportForm, initial_for_port
-from health.models import STATES, Alert, AlertChannel, Check
+from health.models import Alert, AlertChannel, AlertStatus, Check
+from health.states import CheckState
 
 RECENT_RESULTS = 120
 
@@ -25,7 +26,7 @@ def list_context(request: HttpRequest) -> dict:
     checks = Check.objects.all()
     if q:
         checks = checks.filter(name__icontains=q) | checks.filter(service__icontains=q)
-    if state in STATES:
+    if state in CheckState.values:
         checks = checks.filter(state=state)
     rows = dashboard.rows_for(list(checks))
     return {
@@ -36,7 +37,7 @@ def list_context(request: HttpRequest) -> dict:
         "summary": dashboard.summary(),
         "q": q,
         "state": state,
-        "states": STATES,
+        "states": CheckState.values,
         "can_operate": has_role(request.user, OPERATOR),
         "can_admin": has_role(request.user, ADMIN),
     }
@@ -258,7 +259,7 @@ def alert_channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
     except PermissionDenied as error:
         messages.error(request, str(error))
     else:
-        if alert.status == "sent":
+        if alert.status == AlertStatus.SENT:
             messages.success(request, f"Test alert sent through {channel.name}.")
         else:
             messages.error(request, f"Test alert through {channel.name} failed: {alert.last_error}")
