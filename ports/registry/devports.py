@@ -22,26 +22,6 @@ MAX_BYTES = safe_yaml.DEFAULT_MAX_BYTES
 MAX_PROJECTS = 1000
 MAX_FALLBACKS = 50
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
-KNOWN_SERVICE_TYPES = (
-    "flask",
-    "django",
-    "fastapi",
-    "node",
-    "vite",
-    "next",
-    "rails",
-    "go",
-    "spring",
-    "dotnet",
-    "php",
-    "jupyter",
-    "streamlit",
-    "dash",
-    "postgres",
-    "mysql",
-    "redis",
-    "other",
-)
 FIELDS = ("preferred_port", "fallback_ports", "service_type", "working_directory", "notes")
 SPEC_FIELDS = ("name", *FIELDS)  # a ProjectSpec's fields, as the Project model has them
 
