@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from ports import inventory
@@ -291,12 +292,19 @@ async def prune_events(retention_days: int) -> int:
     return deleted
 
 
+KEY_FIELDS = ("proto", "family", "address", "port", "inode")
+
+
 async def _open_listeners_in_history() -> dict[Key, PortEvent]:
-    """The last event of every key whose last event is not a close."""
-    last: dict[Key, PortEvent] = {}
-    async for event in PortEvent.objects.order_by("at", "id"):
-        last[event.key] = event
-    return {key: event for key, event in last.items() if event.kind != PortEvent.CLOSED}
+    """The last event of every key whose last event is not a close.
+
+    The database picks each key's last event (its highest id: rows are stored in the order the
+    sampler saw them): a month of history on a busy machine is hundreds of thousands of rows,
+    and only the few still open are read.
+    """
+    latest = PortEvent.objects.order_by().values(*KEY_FIELDS).annotate(last_id=Max("id"))
+    still_open = PortEvent.objects.filter(id__in=latest.values("last_id")).order_by()
+    return {event.key: event async for event in still_open.exclude(kind=PortEvent.CLOSED)}
 
 
 def _listener_of(event: PortEvent) -> Listener:

@@ -125,6 +125,67 @@ async def test_it_reconciles_history_on_start():
     assert ghost.key != still_open.key
 
 
+def _stored(listener: Listener, kind: str, at) -> PortEvent:
+    return PortEvent(
+        at=at,
+        kind=kind,
+        proto=listener.proto,
+        family=listener.family,
+        address=listener.address,
+        port=listener.port,
+        inode=listener.inode,
+        exposure="loopback",
+        uid=1000,
+        pid=listener.pid,
+        pids=list(listener.pids),
+    )
+
+
+async def test_it_reconciles_a_month_of_history_reading_only_what_is_still_open():
+    """Many keys, each with a history: only each key's last event decides, and only the rows
+    of listeners still open are read back (a month of events is not walked in Python)."""
+    from django.db.models.signals import post_init
+
+    start = timezone.now() - timedelta(days=29)
+    closed_long_ago = [_listener(port=20000 + n, inode=1000 + n) for n in range(60)]
+    reopened = closed_long_ago[:10]  # the same socket again after its close: open in history
+    still_open = [_listener(port=21000 + n, inode=2000 + n) for n in range(60)]
+    history: list[PortEvent] = []
+    for listener in closed_long_ago:
+        history += [_stored(listener, kind, start) for kind in ("opened", "owner-changed")]
+        history.append(_stored(listener, "closed", start + timedelta(days=1)))
+    for listener in reopened:
+        history.append(_stored(listener, "opened", start + timedelta(days=2)))
+    for listener in still_open:
+        history += [_stored(listener, kind, start) for kind in ("opened", "owner-changed")]
+    await PortEvent.objects.abulk_create(history)
+    open_in_history = reopened + still_open
+
+    brand_new = [_listener(port=22000 + n, inode=3000 + n) for n in range(5)]
+    back_unseen = closed_long_ago[20]  # closed in history, open now
+    now = still_open[:30] + reopened[:5] + brand_new + [back_unseen]
+    built: list[PortEvent] = []
+
+    def count(sender, instance, **kwargs):
+        built.append(instance)
+
+    post_init.connect(count, sender=PortEvent, weak=False)
+    try:
+        sampler = Sampler(take_snapshot=lambda: _snapshot(*now), interval=0.05)
+        assert await sampler.sample_once() == []
+    finally:
+        post_init.disconnect(count, sender=PortEvent)
+
+    new_rows = PortEvent.objects.filter(id__gt=max(event.id for event in history))
+    written = {(e.kind, e.port, e.seen_at_start) async for e in new_rows}
+    gone = still_open[30:] + reopened[5:]
+    assert written == {("closed", listener.port, False) for listener in gone} | {
+        ("opened", listener.port, True) for listener in [*brand_new, back_unseen]
+    }
+    # The keys still open in history, then the rows written: nothing else is built.
+    assert len(built) <= len(open_in_history) + len(written)
+
+
 async def test_it_survives_a_failing_sample_and_keeps_going():
     calls = {"n": 0}
 
