@@ -254,8 +254,8 @@ CONSOLE_WS_RECHECK_SECONDS = envint("CONSOLE_WS_RECHECK_SECONDS", 5)
 CONSOLE_EVENT_RETENTION_DAYS = envint("CONSOLE_EVENT_RETENTION_DAYS", 30)
 CONSOLE_SERVICES.append("health.scheduler.run")
 
-# Health checks (issue 4). A command check runs a program on this machine: never from the LAN
-# unless explicitly allowed.
+# Health checks. A command check runs a program on this machine: never from the LAN unless
+# explicitly allowed.
 CONSOLE_ALLOW_COMMAND_CHECKS = envbool("CONSOLE_ALLOW_COMMAND_CHECKS", False)
 
 
@@ -303,7 +303,8 @@ MAILERS = {
     )
 }
 DEFAULT_FROM_EMAIL = envstr("CONSOLE_EMAIL_FROM", "portside@localhost")
-# Security (issue 6): prunes expired token records and old sign-in failures.
+# Security housekeeping, hourly: prunes expired token records and old sign-in failures, which
+# would otherwise only grow.
 CONSOLE_SERVICES.append("console.maintenance.run")
 # Audit entries older than this many days are pruned by that hourly job (0: keep them all).
 CONSOLE_AUDIT_RETENTION_DAYS = envint("CONSOLE_AUDIT_RETENTION_DAYS", 365)

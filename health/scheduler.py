@@ -7,7 +7,8 @@
   one slot until then and never the loop.
 - Edits are noticed by polling a cheap signature (count and newest `updated_at`) every second.
 - Idle, it wakes only for that poll: results are flushed when there are some, and with no check
-  due the loop sleeps until one is (each wake-up of an idle console costs CPU; issue 3's budget).
+  due the loop sleeps until one is: each wake-up costs CPU, and an idle console must stay under
+  2% of one core.
 - State lives in the database (`Check.state` and its streaks), so a restart resumes where it
   was: no repeated "down" alert, and a recovery alert if a down check came back meanwhile.
 - Results are written in batches from one database thread, off the event loop.

@@ -1,4 +1,4 @@
-"""The API of issue 6: personal tokens, security posture, exposures, settings, the audit log."""
+"""The security app's API: personal tokens, security posture, exposures, settings, the audit log."""
 
 from __future__ import annotations
 

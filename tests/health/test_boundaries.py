@@ -1,5 +1,5 @@
-"""Issue 10, findings 1-3: query checks never read the console's data, ${VAR} cannot pour the
-environment out, and secrets are shown to admins only. Each test fails on the code before."""
+"""The checks' trust boundaries: query checks never read the console's data, ${VAR} cannot pour
+the environment out, and secrets are shown to admins only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 10, finding 5 (one gate, checked at every action) and the owner rule of finding 6."""
+"""One gate, checked at every action and on open sockets; a process is judged by its owner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 10, finding 6: sign-in cannot be used against the people signing in.
+"""Sign-in cannot be used against the people signing in.
 
 The admin site's login goes through the console's throttle and audit (before: 40 wrong
 passwords passed unnoticed), and `auth/token` refuses what a foreign page can send without a

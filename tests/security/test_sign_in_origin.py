@@ -1,4 +1,4 @@
-"""Issue 10, finding 6: sign-in cannot be used to lock out the people signing in."""
+"""Sign-in cannot be used to lock out the people signing in."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks reach this machine, and further only where an admin allows (issue 10, section 4).
+"""Checks reach this machine, and further only where an admin allows.
 
 No test sends traffic beyond loopback: refused addresses are refused before any socket opens
 (the `connects` guard records every connect and stops any beyond loopback before the system
