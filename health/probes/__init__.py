@@ -11,12 +11,12 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
-from health.probes.results import Probe, ProbeFailed, ProbeResult
+from health.probes.results import Probe, ProbeFailed, ProbeResult, Target
 
 if TYPE_CHECKING:
     from health.probes.netpolicy import NetworkPolicy
 
-__all__ = ["NETWORKED", "Probe", "ProbeFailed", "ProbeResult", "run_probe"]
+__all__ = ["NETWORKED", "Probe", "ProbeFailed", "ProbeResult", "Target", "run_probe"]
 
 
 # The probes that open connections take the network policy (`policy=`); each connects only to
@@ -39,7 +39,7 @@ def _probes() -> dict[str, Probe]:
 
 
 async def run_probe(
-    kind: str, target: dict, timeout: float, policy: NetworkPolicy | None = None
+    kind: str, target: Target, timeout: float, policy: NetworkPolicy | None = None
 ) -> ProbeResult:
     """Run one probe; never raises, never outlives `timeout` (plus a little for cleanup).
 

@@ -12,12 +12,12 @@ import os
 import signal
 import time
 
-from health.probes.results import ProbeFailed, ProbeResult
+from health.probes.results import ProbeFailed, ProbeResult, Target
 
 OUTPUT_LIMIT = 256 * 1024
 
 
-async def probe(target: dict, timeout: float) -> ProbeResult:
+async def probe(target: Target, timeout: float) -> ProbeResult:
     argv = [str(arg) for arg in target.get("argv") or []]
     if not argv:
         raise ProbeFailed("no command given")
@@ -32,6 +32,7 @@ async def probe(target: dict, timeout: float) -> ProbeResult:
         )
     except OSError as error:
         raise ProbeFailed(f"cannot start {argv[0]}: {error.strerror or error}") from error
+    assert process.stdout is not None  # stdout=PIPE above
     try:
         output = await process.stdout.read(OUTPUT_LIMIT)
         code = await process.wait()

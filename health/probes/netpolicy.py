@@ -145,7 +145,7 @@ def _read_interface_addresses() -> Iterable[IPAddress]:
         ]
     except (ImportError, OSError):  # no psutil or no permission: what the host name resolves to
         try:
-            raw = [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)]
+            raw = [str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)]
         except OSError:
             raw = []
     for text in raw:

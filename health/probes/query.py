@@ -25,11 +25,19 @@ import os
 import re
 import sqlite3
 import time
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
 from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, parse_ip, resolve_allowed
-from health.probes.results import ProbeFailed, ProbeResult
+from health.probes.results import ProbeFailed, ProbeResult, Target
+
+if TYPE_CHECKING:  # the drivers are imported when a check of their kind runs
+    from pymysql.connections import Connection as MysqlConnection
+    from pymysql.cursors import Cursor as MysqlCursor
+
+# (rows fetched, the first row's first value or None): what a verdict is made of.
+Counted = tuple[int, object]
 
 POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
 MYSQL_SCHEMES = frozenset({"mysql", "mariadb"})
@@ -46,7 +54,9 @@ _SQLITE_WRITES = {
 }
 
 
-async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY) -> ProbeResult:
+async def probe(
+    target: Target, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY
+) -> ProbeResult:
     dsn = target.get("dsn") or ""
     statement = target.get("query") or "SELECT 1"
     scheme = urlparse(dsn).scheme
@@ -67,7 +77,7 @@ async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_O
     return ProbeResult(True, latency, _verdict(rows, first, target.get("expect")))
 
 
-def _verdict(rows: int, first, expect) -> str:
+def _verdict(rows: int, first: object, expect: object) -> str:
     """The outcome in words that hold no row contents (results are readable by viewers)."""
     counted = "no rows" if rows == 0 else ("1 row" if rows == 1 else f"{rows} rows")
     if expect in (None, ""):
@@ -88,7 +98,7 @@ def _scrub(message: str, statement: str) -> str:
     """
     lowered = statement.lower()
 
-    def mask(match: re.Match) -> str:
+    def mask(match: re.Match[str]) -> str:
         quoted = match.group(1) if match.group(1) is not None else match.group(2)
         return match.group(0) if quoted.lower() in lowered else '"…"'
 
@@ -244,7 +254,7 @@ async def mysql_addresses(dsn: str, policy: NetworkPolicy) -> list[str]:
     return await _allowed(server.host, server.port, policy)
 
 
-def _count(rows: list) -> tuple[int, object]:
+def _count(rows: Sequence[Sequence[object]]) -> Counted:
     first = rows[0][0] if rows and len(rows[0]) else None
     return len(rows), first
 
@@ -254,14 +264,15 @@ def _count(rows: list) -> tuple[int, object]:
 MAX_ROWS = 100
 
 
-async def _postgres(dsn: str, statement: str, timeout: float, pinned: dict[str, str]):
+async def _postgres(dsn: str, statement: str, timeout: float, pinned: dict[str, str]) -> Counted:
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     milliseconds = max(1, math.ceil(timeout * 1000))
     try:
         connection = await psycopg.AsyncConnection.connect(
-            dsn,
-            **pinned,  # to the judged addresses (keyword values override the DSN's)
+            # To the judged addresses: keyword values override the DSN's.
+            make_conninfo(dsn, **pinned),
             connect_timeout=max(1, math.ceil(timeout)),
             # Set at connect time: the statement cannot switch them off, and a read-only
             # transaction refuses every write whatever the statement says.
@@ -287,7 +298,7 @@ async def _postgres(dsn: str, statement: str, timeout: float, pinned: dict[str, 
 _MYSQL_CANNOT_CONNECT = 2003
 
 
-def _mysql(dsn: str, statement: str, timeout: float, addresses: list[str]):
+def _mysql(dsn: str, statement: str, timeout: float, addresses: list[str]) -> Counted:
     """`addresses`: the judged addresses to try in order, or [] for the DSN's Unix socket."""
     import pymysql
 
@@ -306,7 +317,7 @@ def _mysql(dsn: str, statement: str, timeout: float, addresses: list[str]):
         connection.close()
 
 
-def _mysql_connect(dsn: str, timeout: float, addresses: list[str]):
+def _mysql_connect(dsn: str, timeout: float, addresses: list[str]) -> MysqlConnection[MysqlCursor]:
     import pymysql
 
     parsed, server = urlparse(dsn), mysql_server(dsn)
@@ -339,7 +350,7 @@ def _mysql_connect(dsn: str, timeout: float, addresses: list[str]):
     raise ProbeFailed(f"connect failed: {_mysql_message(failure)}") from failure
 
 
-def _mysql_time_limit(cursor, timeout: float) -> None:
+def _mysql_time_limit(cursor: MysqlCursor, timeout: float) -> None:
     import pymysql
 
     try:
@@ -350,12 +361,14 @@ def _mysql_time_limit(cursor, timeout: float) -> None:
         cursor.execute("SET SESSION max_execution_time = %s", (max(1, math.ceil(timeout * 1000)),))
 
 
-def _mysql_message(error) -> str:
-    args = getattr(error, "args", ())
+def _mysql_message(error: BaseException) -> str:
+    args = error.args
     return str(args[1] if len(args) > 1 else error).strip()[:200]
 
 
-def _sqlite_authorizer(action: int, arg1, arg2, _db, _trigger) -> int:
+def _sqlite_authorizer(
+    action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None
+) -> int:
     if action in _SQLITE_WRITES:
         return sqlite3.SQLITE_DENY
     # PRAGMA name = value writes (arg2 is the value); a bare PRAGMA name reads.
@@ -364,7 +377,7 @@ def _sqlite_authorizer(action: int, arg1, arg2, _db, _trigger) -> int:
     return sqlite3.SQLITE_OK
 
 
-def _sqlite(path: str, statement: str, timeout: float):
+def _sqlite(path: str, statement: str, timeout: float) -> Counted:
     try:
         # Read-only: a health check must never create or change the database it looks at.
         connection = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=timeout)

@@ -6,7 +6,7 @@ import contextlib
 import time
 
 from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, open_connection
-from health.probes.results import ProbeFailed, ProbeResult
+from health.probes.results import ProbeFailed, ProbeResult, Target
 
 
 def _command(*parts: str) -> bytes:
@@ -16,7 +16,9 @@ def _command(*parts: str) -> bytes:
     )
 
 
-async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY) -> ProbeResult:
+async def probe(
+    target: Target, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY
+) -> ProbeResult:
     started = time.perf_counter()
     host, port = target.get("host") or "127.0.0.1", int(target.get("port") or 6379)
     try:

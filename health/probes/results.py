@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+# A check's target as stored (JSON): each probe reads the keys of its own type.
+Target = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

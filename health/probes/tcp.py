@@ -7,12 +7,14 @@ import contextlib
 import time
 
 from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, open_connection
-from health.probes.results import ProbeFailed, ProbeResult
+from health.probes.results import ProbeFailed, ProbeResult, Target
 
 REPLY_LIMIT = 64 * 1024
 
 
-async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY) -> ProbeResult:
+async def probe(
+    target: Target, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY
+) -> ProbeResult:
     started = time.perf_counter()
     host, port = target.get("host") or "127.0.0.1", int(target["port"])
     try:
