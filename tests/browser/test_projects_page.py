@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ports.free_ports import find_free_port
 from tests.browser.conftest import screenshot
 
 pytestmark = pytest.mark.browser
@@ -11,10 +12,12 @@ pytestmark = pytest.mark.browser
 
 def test_it_resolves_a_conflict_by_terminating_the_holder(live_console, page, listening_child):
     squatter = listening_child()
+    # A fallback known to be free, so the one right answer is that fallback.
+    (fallback,) = find_free_port(squatter.port + 1)
     page.goto(f"{live_console.url}/projects/new/")
     page.fill("input[name=name]", "api-gateway")
     page.fill("input[name=preferred_port]", str(squatter.port))
-    page.fill("input[name=fallback_ports]", f"{squatter.port + 1}")
+    page.fill("input[name=fallback_ports]", str(fallback))
     page.fill("input[name=working_directory]", "/srv/api-gateway")
     page.get_by_role("button", name="Save").click()
     page.wait_for_url("**/projects/api-gateway/")
@@ -23,8 +26,10 @@ def test_it_resolves_a_conflict_by_terminating_the_holder(live_console, page, li
     row = page.locator("#project-api-gateway")
     assert "conflict" in row.inner_text()
     row.get_by_role("button", name="Use next free fallback").click()
-    page.locator("#project-api-gateway .allocation-result").wait_for()
-    assert f"Use port {squatter.port + 1}" in row.inner_text() or "Use port" in row.inner_text()
+    allocation = page.locator("#project-api-gateway .allocation-result")
+    allocation.wait_for()
+    assert allocation.inner_text().startswith(f"Use port {fallback}: PORT={fallback}")
+    assert f"{fallback} is api-gateway's fallback #1 and is free" in allocation.inner_text()
     screenshot(page, "projects-conflict")
 
     row.get_by_role("link", name=f"Terminate python ({squatter.pid})…").click()
