@@ -2,8 +2,8 @@
 
 inventory (pure) -> sampler -> channel group "ports" -> consumers -> browser / scripts.
 A polling thread takes the snapshots and wakes the event loop only when one changed; the loop
-diffs, stores and publishes. One failed sample is logged and retried with back-off; it never
-ends the loop.
+diffs and publishes, and stores on the sampler's own database thread. One failed sample is
+logged and retried with back-off; it never ends the loop.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django import db
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
@@ -124,6 +125,7 @@ class Sampler:
         self._counting = threading.Lock()
         self._matcher = None
         self._matcher_at = 0.0
+        self._database: ThreadPoolExecutor | None = None  # started by the first database call
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sample until `stop` is set: a polling thread takes the snapshots, this loop the rest.
@@ -151,6 +153,7 @@ class Sampler:
             stopper.cancel()
             live.running = False
             await asyncio.to_thread(poller.join, 5.0)
+            await self.close()
         logger.info("port sampler stopped after %d samples", self.samples)
 
     def _poll(
@@ -224,7 +227,7 @@ class Sampler:
         else:
             changes = diff(self.current, after, snapshot.sampled_at)
             if changes:
-                await PortEvent.objects.abulk_create([event_row(c) for c in changes])
+                await self._in_database_thread(_store, [event_row(c) for c in changes])
         self.current, live.snapshot = after, snapshot
         self._listeners = snapshot.listeners
         if changes:
@@ -245,22 +248,7 @@ class Sampler:
             self.samples += 1
 
     async def _start_from(self, after: dict[Key, Listener], at: float) -> list[PortChange]:
-        """Reconcile the stored history with what is open now, after a (re)start.
-
-        Listeners the history thinks are open but are gone closed while we were not looking;
-        listeners open now with no open record get one, marked as seen at start.
-        """
-        open_in_history = await _open_listeners_in_history()
-        rows = []
-        for key, event in open_in_history.items():
-            if key not in after:
-                closed = event_row(PortChange(PortEvent.CLOSED, at, _listener_of(event)))
-                rows.append(closed)
-        for key, listener in after.items():
-            if key not in open_in_history:
-                rows.append(event_row(PortChange(PortEvent.OPENED, at, listener), True))
-        if rows:
-            await PortEvent.objects.abulk_create(rows)
+        await self._in_database_thread(_reconcile_history, after, at)
         return []  # nothing to announce: no client saw the state before
 
     async def _project_matcher(self):
@@ -269,9 +257,28 @@ class Sampler:
         if self._matcher is None or now - self._matcher_at > PROJECTS_REFRESH_SECONDS:
             from ports.registry.operations import project_matcher
 
-            self._matcher = await sync_to_async(project_matcher)()
+            self._matcher = await self._in_database_thread(project_matcher)
             self._matcher_at = now
         return self._matcher
+
+    async def _in_database_thread(self, function, *args):
+        """Run ORM work on the sampler's own thread.
+
+        Django's async ORM and sync_to_async queue on asgiref's one shared thread, which the
+        alert worker and every request's database work use too: a burst of port events must not
+        wait behind a slow alert delivery, nor hold one up.
+        """
+        if self._database is None:
+            self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="port-sampler-db")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._database, _closing_on_error, function, *args)
+
+    async def close(self) -> None:
+        """Close the database thread's connections and end it (`run` does when it stops)."""
+        database, self._database = self._database, None
+        if database is not None:
+            await asyncio.get_running_loop().run_in_executor(database, db.connections.close_all)
+            database.shutdown(wait=False)
 
     def _until_prune(self) -> float:
         return max(0.0, self._last_prune + PRUNE_EVERY_SECONDS - time.monotonic())
@@ -281,21 +288,52 @@ class Sampler:
         if now - self._last_prune < PRUNE_EVERY_SECONDS:
             return
         self._last_prune = now
-        deleted = await prune_events(self.retention_days)
+        deleted = await self._in_database_thread(prune_events, self.retention_days)
         if deleted:
             logger.info("pruned %d port events older than %d days", deleted, self.retention_days)
 
 
-async def prune_events(retention_days: int) -> int:
+def _closing_on_error(function, *args):
+    """Run in the database thread: a connection an error broke is closed, not used again."""
+    try:
+        return function(*args)
+    except Exception:
+        db.close_old_connections()
+        raise
+
+
+def _store(rows: list[PortEvent]) -> None:
+    PortEvent.objects.bulk_create(rows)
+
+
+def _reconcile_history(after: dict[Key, Listener], at: float) -> None:
+    """Reconcile the stored history with what is open now, after a (re)start.
+
+    Listeners the history thinks are open but are gone closed while we were not looking;
+    listeners open now with no open record get one, marked as seen at start.
+    """
+    open_in_history = _open_listeners_in_history()
+    rows = []
+    for key, event in open_in_history.items():
+        if key not in after:
+            rows.append(event_row(PortChange(PortEvent.CLOSED, at, _listener_of(event))))
+    for key, listener in after.items():
+        if key not in open_in_history:
+            rows.append(event_row(PortChange(PortEvent.OPENED, at, listener), True))
+    if rows:
+        _store(rows)
+
+
+def prune_events(retention_days: int) -> int:
     cutoff = timezone.now() - timedelta(days=retention_days)
-    deleted, _ = await PortEvent.objects.filter(at__lt=cutoff).adelete()
+    deleted, _ = PortEvent.objects.filter(at__lt=cutoff).delete()
     return deleted
 
 
 KEY_FIELDS = ("proto", "family", "address", "port", "inode")
 
 
-async def _open_listeners_in_history() -> dict[Key, PortEvent]:
+def _open_listeners_in_history() -> dict[Key, PortEvent]:
     """The last event of every key whose last event is not a close.
 
     The database picks each key's last event (its highest id: rows are stored in the order the
@@ -304,7 +342,7 @@ async def _open_listeners_in_history() -> dict[Key, PortEvent]:
     """
     latest = PortEvent.objects.order_by().values(*KEY_FIELDS).annotate(last_id=Max("id"))
     still_open = PortEvent.objects.filter(id__in=latest.values("last_id")).order_by()
-    return {event.key: event async for event in still_open.exclude(kind=PortEvent.CLOSED)}
+    return {event.key: event for event in still_open.exclude(kind=PortEvent.CLOSED)}
 
 
 def _listener_of(event: PortEvent) -> Listener:

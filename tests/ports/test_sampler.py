@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from ports import inventory
@@ -186,6 +188,24 @@ async def test_it_reconciles_a_month_of_history_reading_only_what_is_still_open(
     assert len(built) <= len(open_in_history) + len(written)
 
 
+async def test_it_stores_while_the_shared_database_thread_is_busy():
+    """asgiref's one thread for thread-sensitive work (Django's async ORM too) may be held by
+    a slow alert delivery step or a request: the sampler stores on a thread of its own."""
+    snapshots = iter([_snapshot(_listener(inode=1)), _snapshot(_listener(inode=2))])
+    sampler = Sampler(take_snapshot=lambda: next(snapshots), interval=0.05)
+    release = threading.Event()
+    shared_thread_busy = asyncio.ensure_future(sync_to_async(release.wait)())
+    try:
+        await asyncio.wait_for(sampler.sample_once(), timeout=10)  # start-up reconciliation
+        changes = await asyncio.wait_for(sampler.sample_once(), timeout=10)
+        assert sorted(change.kind for change in changes) == ["closed", "opened"]
+    finally:
+        release.set()
+        await shared_thread_busy
+        await sampler.close()
+    assert await PortEvent.objects.filter(inode=2, kind="opened").aexists()
+
+
 async def test_it_survives_a_failing_sample_and_keeps_going():
     calls = {"n": 0}
 
@@ -229,7 +249,7 @@ async def test_it_prunes_events_past_retention():
         exposure="loopback",
         uid=0,
     )
-    assert await prune_events(retention_days=30) == 1
+    assert await sync_to_async(prune_events)(retention_days=30) == 1
     assert await PortEvent.objects.acount() == 1
 
 
