@@ -10,10 +10,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from console.foundation import safe_yaml
 from console.foundation.roles import OPERATOR, has_role
-from ports.forms import ImportForm, ProjectForm
 from ports.models import Project
 from ports.registry import devports
 from ports.registry import operations as registry
+from ports.registry.forms import ImportForm, ProjectForm
 
 
 def _forbidden(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
