@@ -122,7 +122,9 @@ class Sampler:
         self.samples = 0
         self._last_prune = float("-inf")  # prune once at start, then hourly
         self._resend = threading.Event()
-        self._counting = threading.Lock()
+        # The polling thread and the event loop both write `live.snapshot`, `samples` and
+        # `failures`; everything else is the event loop's alone.
+        self._shared = threading.Lock()
         self._matcher = None
         self._matcher_at = 0.0
         self._database: ThreadPoolExecutor | None = None  # started by the first database call
@@ -173,12 +175,7 @@ class Sampler:
                     self._resend.clear()
                     handed_over = None
                 if snapshot.listeners is handed_over:
-                    # The inventory hands back the very same records when nothing changed. Once
-                    # the event loop has taken those in, only the snapshot's time is news.
-                    if live.snapshot is not None and live.snapshot.listeners is handed_over:
-                        live.snapshot = snapshot
-                        self.failures = 0
-                        self._count_sample()
+                    self._refresh_if_taken_in(snapshot)
                 else:
                     handed_over = snapshot.listeners
                     try:
@@ -202,7 +199,8 @@ class Sampler:
             try:
                 if snapshot is not None:
                     await self.take_in(snapshot)
-                    self.failures = 0
+                    with self._shared:
+                        self.failures = 0
                 await self._prune_if_due()
             except Exception:
                 delay = self._back_off("storing port changes failed")
@@ -218,7 +216,7 @@ class Sampler:
         """Diff a snapshot against the current state, store and publish what changed."""
         if self.current is not None and snapshot.listeners is self._listeners:
             # The inventory hands back the very same records on an idle poll: nothing to diff.
-            live.snapshot = snapshot
+            self._show(snapshot)
             self._count_sample()
             return []
         after = index(snapshot)
@@ -228,7 +226,8 @@ class Sampler:
             changes = diff(self.current, after, snapshot.sampled_at)
             if changes:
                 await self._in_database_thread(_store, [event_row(c) for c in changes])
-        self.current, live.snapshot = after, snapshot
+        self.current = after
+        self._show(snapshot)
         self._listeners = snapshot.listeners
         if changes:
             live.last_change_at = snapshot.sampled_at
@@ -238,14 +237,42 @@ class Sampler:
 
     def _back_off(self, what: str) -> float:
         """Count a failure, log it with its traceback, and return how long to wait."""
-        self.failures += 1
-        delay = min(self.interval * 2**self.failures, MAX_BACKOFF_SECONDS)
-        logger.exception("%s (%d in a row); retrying in %.1fs", what, self.failures, delay)
+        with self._shared:
+            self.failures += 1
+            failures = self.failures
+        delay = min(self.interval * 2**failures, MAX_BACKOFF_SECONDS)
+        logger.exception("%s (%d in a row); retrying in %.1fs", what, failures, delay)
         return delay
 
     def _count_sample(self) -> None:
-        with self._counting:  # both the polling thread and the event loop count
+        with self._shared:
             self.samples += 1
+
+    def _refresh_if_taken_in(self, snapshot: Snapshot) -> None:
+        """From the polling thread: the very same records as the snapshot handed over last.
+
+        Once the event loop has taken those in, only the snapshot's time is news.
+        """
+        with self._shared:
+            if live.snapshot is not None and live.snapshot.listeners is snapshot.listeners:
+                live.snapshot = snapshot
+                self.failures = 0
+                self.samples += 1
+
+    def _show(self, snapshot: Snapshot) -> None:
+        """From the event loop: pages and consumers read `snapshot` from now on.
+
+        A snapshot of the very records shown is older than the one shown when the polling thread
+        refreshed it meanwhile (a re-sent snapshot after a failed store): the time never goes back.
+        """
+        with self._shared:
+            shown = live.snapshot
+            if (
+                shown is None
+                or shown.listeners is not snapshot.listeners
+                or shown.sampled_at < snapshot.sampled_at
+            ):
+                live.snapshot = snapshot
 
     async def _start_from(self, after: dict[Key, Listener], at: float) -> list[PortChange]:
         await self._in_database_thread(_reconcile_history, after, at)

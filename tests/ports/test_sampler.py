@@ -269,6 +269,24 @@ async def test_it_skips_the_diff_when_the_inventory_returns_the_same_records():
     assert sorted(c.kind for c in changes) == ["closed", "opened"]
 
 
+async def test_the_shown_snapshot_never_goes_back_in_time():
+    """The polling thread refreshes the shown snapshot's time while the event loop works; a
+    snapshot of the same records the loop takes in late (re-sent after a failed store) is older
+    and must not replace it."""
+    listeners = (_listener(inode=1),)
+    taken_in, resent, refreshed = (
+        Snapshot(sampled_at=at, complete=True, listeners=listeners) for at in (1.0, 2.0, 3.0)
+    )
+    sampler = Sampler(take_snapshot=lambda: taken_in, interval=0.05)
+    try:
+        await sampler.take_in(taken_in)
+        live.snapshot = refreshed  # what the polling thread does on an idle poll
+        assert await sampler.take_in(resent) == []
+        assert live.snapshot is refreshed
+    finally:
+        await sampler.close()
+
+
 async def _run_for(sampler: Sampler, seconds: float) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(sampler.run(stop))
