@@ -15,12 +15,23 @@ and an address that must still hold when a message arrives an hour later).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 
 from console.foundation import audit, runtime_settings
 from console.foundation.roles import SCOPE_ROLE, rank, role_of
+
+if TYPE_CHECKING:  # the auth models cannot be imported before the app registry is ready
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpRequest
+
+    from console.foundation.tokens import Claims
+
+    # A signed-in account, or the visitor who is not signed in: what `request.user` holds.
+    AnyUser = AbstractBaseUser | AnonymousUser
 
 PAGE, API, WEBSOCKET, CLI = "page", "api", "websocket", "cli"
 
@@ -37,16 +48,16 @@ class Refused(PermissionDenied):
 class Actor:
     """Who is acting, and through what: enough to decide a right again later."""
 
-    user: object | None
+    user: AnyUser | None
     scope: str | None = None  # a token's scope; None for a browser session or the CLI
     via: str = PAGE
     address: str | None = None
-    token: dict | None = field(default=None, repr=False)  # the verified claims of the bearer
+    token: Claims | None = field(default=None, repr=False)  # the verified claims of the bearer
     session_key: str | None = field(default=None, repr=False)
-    request: object | None = field(default=None, repr=False, compare=False)
+    request: HttpRequest | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def of(cls, who, *, scope: str | None = None, request=None) -> Actor:
+    def of(cls, who: Who, *, scope: str | None = None, request: HttpRequest | None = None) -> Actor:
         """An Actor from what a caller has: an Actor, or a user with its request and scope."""
         if isinstance(who, Actor):
             return who
@@ -63,7 +74,13 @@ class Actor:
         return user.get_username() if user is not None and user.is_authenticated else ""
 
 
-def for_request(request) -> Actor:
+if TYPE_CHECKING:
+    # Who a service function is told acts: a user, with the `scope` and `request` it came with,
+    # or an Actor that a websocket consumer built at its handshake.
+    Who = Actor | AnyUser | None
+
+
+def for_request(request: HttpRequest) -> Actor:
     """The Actor behind an HTTP request: a bearer's token and scope, or the browser session."""
     claims = getattr(request, "token_claims", None)
     user = getattr(request, "auth", None) or getattr(request, "user", None)
@@ -82,7 +99,7 @@ def for_request(request) -> Actor:
 def refusal(actor: Actor, needed: str) -> str | None:
     """Why `actor` may not act as `needed` now, or None when it may."""
     user = actor.user
-    if user is None or not getattr(user, "is_authenticated", False):
+    if user is None or not user.is_authenticated:
         return "sign in first"
     # Read afresh: a websocket's user object is as old as its handshake.
     fresh = get_user_model().objects.filter(pk=user.pk).first()
@@ -129,7 +146,13 @@ def _session_live(actor: Actor) -> bool:
 
 
 def authorize(
-    who, needed: str, action: str, *, target: str = "", scope: str | None = None, request=None
+    who: Who,
+    needed: str,
+    action: str,
+    *,
+    target: str = "",
+    scope: str | None = None,
+    request: HttpRequest | None = None,
 ) -> Actor:
     """The Actor when it may act as `needed`; otherwise audit the refusal and raise Refused."""
     actor = Actor.of(who, scope=scope, request=request)
@@ -138,7 +161,8 @@ def authorize(
         return actor
     if actor.request is not None:
         # The request-wide audit middleware must not write a second row for this refusal.
-        actor.request.authorization_audited = True
+        # A flag of this project's on the request, which HttpRequest does not declare.
+        actor.request.authorization_audited = True  # type: ignore[attr-defined]
     audit.record(
         action or "authz.denied",
         request=actor.request,
@@ -154,6 +178,8 @@ def authorize(
     raise Refused(reason, needed)
 
 
-def allows(who, needed: str, *, scope: str | None = None, request=None) -> bool:
+def allows(
+    who: Who, needed: str, *, scope: str | None = None, request: HttpRequest | None = None
+) -> bool:
     """Whether `who` could act as `needed` (to show or hide a button); audits nothing."""
     return refusal(Actor.of(who, scope=scope, request=request), needed) is None

@@ -14,7 +14,9 @@ import hashlib
 import hmac
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import jwt
 from django.conf import settings
@@ -27,6 +29,10 @@ from console.foundation import runtime_settings
 from console.foundation.models import PersonalToken, RefreshToken
 from console.foundation.roles import ROLE_SCOPE, SCOPE_ROLE, rank, role_of
 
+if TYPE_CHECKING:  # the auth models cannot be imported before the app registry is ready
+    # Tokens belong to accounts of the user model (AUTH_USER_MODEL), whose rows they point to.
+    from django.contrib.auth.models import User
+
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 ACCESS, REFRESH, PERSONAL = "access", "refresh", "pat"
@@ -34,6 +40,19 @@ MIN_KEY_BYTES = 32
 MAX_LEEWAY_SECONDS = 30
 # last_used_at is a hint for people, not an audit: write it at most once a minute per token.
 LAST_USED_GRANULARITY = timedelta(seconds=60)
+
+
+# A token's verified claims, as PyJWT decodes them (JSON).
+Claims = dict[str, Any]
+
+
+class TokenPair(TypedDict):
+    """What auth/token and auth/refresh answer."""
+
+    access: str
+    refresh: str
+    token_type: str
+    expires_in: int
 
 
 class InvalidToken(Exception):
@@ -50,17 +69,17 @@ def signing_key() -> str:
     return key
 
 
-def _encode(claims: dict) -> str:
+def _encode(claims: Claims) -> str:
     return jwt.encode(claims, signing_key(), algorithm=ALGORITHM)
 
 
-def _password_stamp(user) -> str:
+def _password_stamp(user: User) -> str:
     return hmac.new(
         signing_key().encode(), (user.password or "").encode(), hashlib.sha256
     ).hexdigest()[:16]
 
 
-def _claims(user, token_type: str, lifetime: int, **extra) -> dict:
+def _claims(user: User, token_type: str, lifetime: int, **extra: object) -> Claims:
     now = int(time.time())
     return {
         "iss": settings.JWT_ISSUER,
@@ -74,7 +93,7 @@ def _claims(user, token_type: str, lifetime: int, **extra) -> dict:
     }
 
 
-def _verify(token: str) -> dict:
+def _verify(token: str) -> Claims:
     try:
         return jwt.decode(
             token,
@@ -89,27 +108,27 @@ def _verify(token: str) -> dict:
         raise InvalidToken from error
 
 
-def decode(token: str, token_type: str) -> dict:
+def decode(token: str, token_type: str) -> Claims:
     claims = _verify(token)
     if claims.get("typ") != token_type:
         raise InvalidToken
     return claims
 
 
-def user_for(claims: dict):
+def user_for(claims: Claims) -> User:
     user = get_user_model().objects.filter(pk=claims["sub"], is_active=True).first()
     if user is None:
         raise InvalidToken
     return user
 
 
-def authenticate_bearer(token: str) -> tuple[object, str]:
+def authenticate_bearer(token: str) -> tuple[User, str]:
     """(user, scope) for an access token or a personal token; InvalidToken otherwise."""
     user, claims = verify_bearer(token)
     return user, claims.get("scope") or "read"
 
 
-def verify_bearer(token: str) -> tuple[object, dict]:
+def verify_bearer(token: str) -> tuple[User, Claims]:
     """(user, claims) for a live access or personal token; InvalidToken otherwise."""
     claims = _verify(token)
     if claims.get("typ") not in (ACCESS, PERSONAL):
@@ -126,7 +145,7 @@ def verify_bearer(token: str) -> tuple[object, dict]:
     return user, claims
 
 
-def still_live(claims: dict, user) -> bool:
+def still_live(claims: Claims, user: User) -> bool:
     """Whether verified claims still grant anything: asked at sign-in and again at every action.
 
     A websocket holds its claims for as long as it stays open, so expiry is checked here too,
@@ -149,11 +168,14 @@ def still_live(claims: dict, user) -> bool:
     return not RefreshToken.objects.filter(family=family, revoked_at__isnull=False).exists()
 
 
-def issue_pair(user, family: str | None = None) -> dict:
+def issue_pair(user: User, family: str | None = None) -> TokenPair:
     """A fresh access token and a refresh token in `family` (a new family at sign-in)."""
     prefs = runtime_settings.current()
     access_seconds = prefs.access_token_minutes * 60
-    scope = ROLE_SCOPE[role_of(user)]
+    role = role_of(user)
+    if role is None:  # an inactive account: callers only pass active ones
+        raise InvalidToken
+    scope = ROLE_SCOPE[role]
     family = family or uuid.uuid4().hex
     access = _claims(
         user, ACCESS, access_seconds, scope=scope, pwd=_password_stamp(user), fam=family
@@ -173,7 +195,9 @@ def issue_pair(user, family: str | None = None) -> dict:
     }
 
 
-def issue_personal(user, name: str, scopes: list[str], days: int) -> tuple[PersonalToken, str]:
+def issue_personal(
+    user: User, name: str, scopes: Sequence[str], days: int
+) -> tuple[PersonalToken, str]:
     """A personal token: (its record, the JWT shown once). Scopes above the user's role fail."""
     if not scopes or any(scope not in SCOPE_ROLE for scope in scopes):
         raise ValueError("scopes: choose from read, operate, admin")
@@ -206,7 +230,7 @@ def revoke_personal(record: PersonalToken) -> bool:
     )
 
 
-def rotate(raw_refresh: str) -> tuple[object, dict]:
+def rotate(raw_refresh: str) -> tuple[User, TokenPair]:
     """Exchange a refresh token for a new pair; reuse of a rotated one kills its family."""
     claims = decode(raw_refresh, REFRESH)
     record = RefreshToken.objects.filter(jti=claims["jti"]).first()
@@ -239,7 +263,7 @@ def revoke_family(family: str) -> int:
     )
 
 
-def revoke_all_for(user) -> int:
+def revoke_all_for(user: User) -> int:
     """Every refresh family and personal token of `user` (a password change, a deactivation)."""
     now = timezone.now()
     refresh = RefreshToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
