@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django import db
 from django.conf import settings
@@ -289,7 +290,7 @@ class Sampler:
         return self._matcher
 
     async def _in_database_thread(self, function, *args):
-        """Run ORM work on the sampler's own thread.
+        """Run ORM work on the sampler's own thread, its connection kept as a request's is.
 
         Django's async ORM and sync_to_async queue on asgiref's one shared thread, which the
         alert worker and every request's database work use too: a burst of port events must not
@@ -297,8 +298,8 @@ class Sampler:
         """
         if self._database is None:
             self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="port-sampler-db")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._database, _closing_on_error, function, *args)
+        call = database_sync_to_async(function, thread_sensitive=False, executor=self._database)
+        return await call(*args)
 
     async def close(self) -> None:
         """Close the database thread's connections and end it (`run` does when it stops)."""
@@ -318,15 +319,6 @@ class Sampler:
         deleted = await self._in_database_thread(prune_events, self.retention_days)
         if deleted:
             logger.info("pruned %d port events older than %d days", deleted, self.retention_days)
-
-
-def _closing_on_error(function, *args):
-    """Run in the database thread: a connection an error broke is closed, not used again."""
-    try:
-        return function(*args)
-    except Exception:
-        db.close_old_connections()
-        raise
 
 
 def _store(rows: list[PortEvent]) -> None:
