@@ -6,7 +6,11 @@ The pages, the API, the command line and the YAML import all call these, so a ru
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
 from asgiref.sync import async_to_sync
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,6 +19,17 @@ from console.foundation.roles import ADMIN, OPERATOR
 from health import alerts, secrets, specs, states, storage
 from health.models import CHANNEL_KINDS, AlertChannel, AlertStatus, Check, StateChange
 from health.runner import CheckSpec, execute
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from console.foundation.gate import AnyUser, Who
+    from health.models import Alert
+
+# A check's or a channel's fields as a form, the API or a YAML import gives them (JSON values).
+Definition = dict[str, Any]
+# The environment an admin's import may name variables of (`${VAR}`); None everywhere else.
+PlaceholderEnv = Mapping[str, str] | None
 
 CHECK_FIELDS = (
     "name",
@@ -39,11 +54,25 @@ def role_for(kind: str) -> str:
     return ADMIN if kind in ADMIN_TYPES else OPERATOR
 
 
-def _require(who, role: str, scope, action: str, target: str, request):
+def _require(
+    who: Who,
+    role: str,
+    scope: str | None,
+    action: str,
+    target: str,
+    request: HttpRequest | None,
+) -> gate.Actor:
     return gate.authorize(who, role, action, target=target, scope=scope, request=request)
 
 
-def _check_role(who, kinds, scope, action: str, name: str, request):
+def _check_role(
+    who: Who,
+    kinds: Collection[str | None],
+    scope: str | None,
+    action: str,
+    name: str,
+    request: HttpRequest | None,
+) -> gate.Actor:
     """The gate for a check of these types (an edit that changes the type names both)."""
     needed = ADMIN if any(kind in ADMIN_TYPES for kind in kinds) else OPERATOR
     actor = _require(who, needed, scope, action, name, request)
@@ -53,7 +82,11 @@ def _check_role(who, kinds, scope, action: str, name: str, request):
 
 
 def _refuse_placeholders(
-    root: str, values: dict, stored: dict | None, secret_fields: tuple[str, ...], env
+    root: str,
+    values: Definition,
+    stored: Definition | None,
+    secret_fields: tuple[str, ...],
+    env: PlaceholderEnv,
 ) -> None:
     """`${VAR}` only in secret fields of an admin's import; an unchanged stored one is kept.
 
@@ -72,16 +105,28 @@ def _refuse_placeholders(
         raise specs.InvalidCheck(error.field, error.message) from None
 
 
-def _placeholders(kind: str, target: dict, stored: dict | None, env) -> None:
+def _placeholders(
+    kind: str, target: Definition, stored: Definition | None, env: PlaceholderEnv
+) -> None:
     _refuse_placeholders("target", target, stored, secrets.CHECK_SECRETS.get(kind, ()), env)
 
 
 def _unique_name(name: str, exclude: int | None = None) -> None:
-    if Check.objects.filter(name=name).exclude(id=exclude).exists():
+    same_name = Check.objects.filter(name=name)
+    if exclude is not None:
+        same_name = same_name.exclude(id=exclude)
+    if same_name.exists():
         raise specs.InvalidCheck("name", f"a check named {name!r} already exists")
 
 
-def create_check(user, data: dict, *, scope=None, request=None, placeholder_env=None) -> Check:
+def create_check(
+    user: AnyUser,
+    data: Definition,
+    *,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+    placeholder_env: PlaceholderEnv = None,
+) -> Check:
     _check_role(user, [data.get("type")], scope, "check.create", str(data.get("name", "")), request)
     definition = specs.validate(data)
     _placeholders(definition["type"], definition["target"], None, placeholder_env)
@@ -89,7 +134,7 @@ def create_check(user, data: dict, *, scope=None, request=None, placeholder_env=
     try:
         check = Check.objects.create(
             **definition,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
+            created_by=user if isinstance(user, get_user_model()) else None,
             state=states.PENDING if definition["enabled"] else states.PAUSED,
         )
     except IntegrityError:
@@ -99,7 +144,13 @@ def create_check(user, data: dict, *, scope=None, request=None, placeholder_env=
 
 
 def update_check(
-    user, check: Check, changes: dict, *, scope=None, request=None, placeholder_env=None
+    user: AnyUser,
+    check: Check,
+    changes: Definition,
+    *,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+    placeholder_env: PlaceholderEnv = None,
 ) -> Check:
     kind = changes.get("type") or check.type
     # Before anything is parsed: touching a query or command check, or making one, is an admin's.
@@ -130,7 +181,9 @@ def update_check(
     return check
 
 
-def delete_check(user, check: Check, *, scope=None, request=None) -> None:
+def delete_check(
+    user: AnyUser, check: Check, *, scope: str | None = None, request: HttpRequest | None = None
+) -> None:
     _check_role(user, {check.type}, scope, "check.delete", check.name, request)
     name = check.name
     check.delete()
@@ -148,7 +201,9 @@ def _set_state(check: Check, state: str, reason: str) -> None:
         check.save()
 
 
-def pause_check(user, check: Check, *, scope=None, request=None) -> Check:
+def pause_check(
+    user: AnyUser, check: Check, *, scope: str | None = None, request: HttpRequest | None = None
+) -> Check:
     _require(user, role_for(check.type), scope, "check.pause", check.name, request)
     if check.state != states.PAUSED:
         _set_state(check, states.PAUSED, f"paused by {user.get_username()}")
@@ -156,7 +211,9 @@ def pause_check(user, check: Check, *, scope=None, request=None) -> Check:
     return check
 
 
-def resume_check(user, check: Check, *, scope=None, request=None) -> Check:
+def resume_check(
+    user: AnyUser, check: Check, *, scope: str | None = None, request: HttpRequest | None = None
+) -> Check:
     _require(user, role_for(check.type), scope, "check.resume", check.name, request)
     if check.state == states.PAUSED:
         _set_state(check, states.PENDING, f"resumed by {user.get_username()}")
@@ -164,7 +221,9 @@ def resume_check(user, check: Check, *, scope=None, request=None) -> Check:
     return check
 
 
-def run_check(user, check: Check, *, scope=None, request=None) -> storage.Observation:
+def run_check(
+    user: AnyUser, check: Check, *, scope: str | None = None, request: HttpRequest | None = None
+) -> storage.Observation:
     """Run now: the same probe and the same storing as the scheduler, answered at once."""
     _require(user, role_for(check.type), scope, "check.run", check.name, request)
     observation = async_to_sync(execute)(CheckSpec.of(check))
@@ -192,7 +251,7 @@ REQUIRED_CONFIG = {
 }
 
 
-def validate_channel(data: dict) -> dict:
+def validate_channel(data: Definition) -> Definition:
     from urllib.parse import urlparse
 
     kind = data.get("kind")
@@ -242,12 +301,19 @@ def validate_channel(data: dict) -> dict:
     }
 
 
-def _channel_placeholders(config: dict, stored: dict | None, env) -> None:
+def _channel_placeholders(
+    config: Definition, stored: Definition | None, env: PlaceholderEnv
+) -> None:
     _refuse_placeholders("config", config, stored, secrets.CHANNEL_SECRETS, env)
 
 
 def create_channel(
-    user, data: dict, *, scope=None, request=None, placeholder_env=None
+    user: AnyUser,
+    data: Definition,
+    *,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+    placeholder_env: PlaceholderEnv = None,
 ) -> AlertChannel:
     _require(user, ADMIN, scope, "alert_channel.create", str(data.get("name", "")), request)
     definition = validate_channel(data)
@@ -262,8 +328,14 @@ def create_channel(
 
 
 def update_channel(
-    user, channel: AlertChannel, data: dict, *, scope=None, request=None, placeholder_env=None
-):
+    user: AnyUser,
+    channel: AlertChannel,
+    data: Definition,
+    *,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+    placeholder_env: PlaceholderEnv = None,
+) -> AlertChannel:
     _require(user, ADMIN, scope, "alert_channel.update", channel.name, request)
     current = {
         "name": channel.name,
@@ -285,14 +357,26 @@ def update_channel(
     return channel
 
 
-def delete_channel(user, channel: AlertChannel, *, scope=None, request=None) -> None:
+def delete_channel(
+    user: AnyUser,
+    channel: AlertChannel,
+    *,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+) -> None:
     _require(user, ADMIN, scope, "alert_channel.delete", channel.name, request)
     name = channel.name
     channel.delete()
     audit.record("alert_channel.delete", request=request, user=user, target=name)
 
 
-def send_test_alert(user, channel: AlertChannel, *, scope=None, request=None):
+def send_test_alert(
+    user: AnyUser,
+    channel: AlertChannel,
+    *,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+) -> Alert:
     _require(user, ADMIN, scope, "alert_channel.test", channel.name, request)
     alert = alerts.send_test(channel)
     audit.record(
