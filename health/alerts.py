@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import threading
 import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django import db
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Max
@@ -26,6 +32,9 @@ from health.models import Alert, AlertAttempt, AlertChannel, AlertStatus, Check
 
 logger = logging.getLogger("health.alerts")
 MAX_ATTEMPTS = 3
+# How the async code here runs its ORM work: `sync_to_async` by default (thread-sensitive: a
+# request's own thread, inside its transaction); the worker passes a thread of its own.
+DatabaseCall = Callable[[Callable], Callable[..., Awaitable]]
 
 
 def event_for(from_state: str, to_state: str, on_degraded: bool) -> str | None:
@@ -237,7 +246,7 @@ def _pd(alert: Alert, config: dict) -> dict:
     return body
 
 
-async def attempt(alert: Alert) -> bool:
+async def attempt(alert: Alert, in_database: DatabaseCall = sync_to_async) -> bool:
     """One delivery attempt, logged; the alert row is updated with the outcome."""
     started = time.perf_counter()
     status_code, error = None, ""
@@ -249,7 +258,7 @@ async def attempt(alert: Alert) -> bool:
     except Exception as failure:  # a bad channel config must not kill the worker
         ok, error = False, f"{type(failure).__name__}: {failure}"[:300]
     duration = (time.perf_counter() - started) * 1000
-    await sync_to_async(_log_attempt)(alert, ok, status_code, error, duration)
+    await in_database(_log_attempt)(alert, ok, status_code, error, duration)
     return ok
 
 
@@ -311,20 +320,21 @@ def release_stuck() -> int:
     return Alert.objects.filter(status=AlertStatus.SENDING).update(status=AlertStatus.PENDING)
 
 
-async def deliver_due() -> int:
-    claimed = await sync_to_async(_claim_due)()
+async def deliver_due(in_database: DatabaseCall = sync_to_async) -> int:
+    claimed = await in_database(_claim_due)()
     in_order: dict[tuple, list[Alert]] = {}
     for alert in claimed:  # oldest first
         in_order.setdefault((alert.channel_id, alert.check_ref_id), []).append(alert)
     if in_order:
         # Different checks and channels at once; one check's alerts on a channel one by one.
-        await asyncio.gather(*(_attempt_each(alerts) for alerts in in_order.values()))
+        attempts = (_attempt_each(alerts, in_database) for alerts in in_order.values())
+        await asyncio.gather(*attempts)
     return len(claimed)
 
 
-async def _attempt_each(alerts: list[Alert]) -> None:
+async def _attempt_each(alerts: list[Alert], in_database: DatabaseCall) -> None:
     for alert in alerts:
-        await attempt(alert)
+        await attempt(alert, in_database)
 
 
 def seconds_to_next_attempt() -> float | None:
@@ -348,32 +358,54 @@ async def worker(
 ) -> None:
     """Deliver pending alerts: when `wake` is set (the scheduler enqueued some), when a retry is
     due, and every `idle_poll_s` for alerts another process enqueued. Polling every second
-    instead was a sizeable part of an idle console's CPU."""
+    instead was a sizeable part of an idle console's CPU.
+
+    Its database work runs on a thread of its own: on asgiref's shared thread (Django's async
+    ORM) a slow step here would hold up the sampler's writes and every request's, or they it.
+    """
     wake = wake or asyncio.Event()
-    waker = (asyncio.get_running_loop(), wake)
-    _wakers.add(waker)
+    loop = asyncio.get_running_loop()
+    waker = (loop, wake)
+    with _wakers_lock:
+        _wakers.add(waker)
+    database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-worker-db")
+    # Channels' wrapper keeps the thread's connection as a request's is: aged or broken, replaced.
+    in_database = functools.partial(
+        database_sync_to_async, thread_sensitive=False, executor=database
+    )
     try:
-        await _work(stop, wake, idle_poll_s, reminders_every_s)
+        await _work(stop, wake, idle_poll_s, reminders_every_s, in_database)
     finally:
-        _wakers.discard(waker)
+        with _wakers_lock:
+            _wakers.discard(waker)
+        await loop.run_in_executor(database, db.connections.close_all)
+        database.shutdown(wait=False)
 
 
 # The running workers' wake events, so that alerts enqueued outside the scheduler (the exposure
-# audit) are delivered now rather than at the next idle poll.
+# audit) are delivered now rather than at the next idle poll. Workers add and remove theirs on
+# their loops while `nudge` reads them from any thread: under the lock.
 _wakers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+_wakers_lock = threading.Lock()
 
 
 def nudge() -> None:
     """Wake every alert worker of this process (safe from any thread)."""
-    for loop, event in list(_wakers):
+    with _wakers_lock:
+        wakers = list(_wakers)
+    for loop, event in wakers:
         with contextlib.suppress(RuntimeError):  # that loop has closed
             loop.call_soon_threadsafe(event.set)
 
 
 async def _work(
-    stop: asyncio.Event, wake: asyncio.Event, idle_poll_s: float, reminders_every_s: float
+    stop: asyncio.Event,
+    wake: asyncio.Event,
+    idle_poll_s: float,
+    reminders_every_s: float,
+    in_database: DatabaseCall,
 ) -> None:
-    await sync_to_async(release_stuck)()
+    await in_database(release_stuck)()
     last_reminders = float("-inf")
     while not stop.is_set():
         wake.clear()
@@ -381,9 +413,9 @@ async def _work(
         try:
             if time.monotonic() - last_reminders >= reminders_every_s:
                 last_reminders = time.monotonic()
-                await sync_to_async(enqueue_reminders)()
-            await deliver_due()
-            next_attempt = await sync_to_async(seconds_to_next_attempt)()
+                await in_database(enqueue_reminders)()
+            await deliver_due(in_database)
+            next_attempt = await in_database(seconds_to_next_attempt)()
             if next_attempt is not None:
                 wait = min(wait, next_attempt)
         except Exception:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core import mail
 from django.utils import timezone
 
@@ -251,3 +252,33 @@ async def test_the_worker_delivers_when_woken_not_at_its_next_poll(receiver):
         stop.set()
         await asyncio.wait_for(worker, timeout=5)
     assert [body["message"] for _, body in receiver.received] == ["api down"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_worker_delivers_while_the_shared_database_thread_is_busy(receiver):
+    """asgiref's one thread for thread-sensitive work (Django's async ORM too) may be held by a
+    burst of sampler writes or a request: the worker's database work has a thread of its own."""
+    channel = await AlertChannel.objects.acreate(
+        name="hook", kind="webhook", config={"url": receiver.url + "/in"}
+    )
+    await Alert.objects.acreate(
+        channel=channel, check_name="api", event="trigger", state="down", message="api down"
+    )
+    release = threading.Event()
+    shared_thread_busy = asyncio.ensure_future(sync_to_async(release.wait)())
+    stop = asyncio.Event()
+    worker = asyncio.create_task(alerts.worker(stop, idle_poll_s=60))
+    try:
+        for _ in range(200):
+            if receiver.received:
+                break
+            await asyncio.sleep(0.05)
+        delivered = [body["message"] for _, body in receiver.received]
+    finally:
+        stop.set()
+        release.set()
+        await shared_thread_busy
+        await asyncio.wait_for(worker, timeout=10)
+    assert delivered == ["api down"]
+    sent = await Alert.objects.aget(channel=channel)
+    assert sent.status == "sent"
