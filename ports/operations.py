@@ -8,6 +8,7 @@ everywhere. The mechanics without rights (signalling, binding) live in `ports.st
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import psutil
 
@@ -15,9 +16,14 @@ from console.foundation import audit, gate
 from console.foundation.roles import ADMIN, OPERATOR
 from ports import errors, inventory, stopping
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from console.foundation.gate import Who
+
 
 def terminate_for(
-    user,
+    user: Who,
     *,
     port: int,
     pid: int,
@@ -26,7 +32,7 @@ def terminate_for(
     grace_seconds: float = stopping.DEFAULT_GRACE_SECONDS,
     escalate: bool = False,
     scope: str | None = None,
-    request=None,
+    request: HttpRequest | None = None,
 ) -> stopping.TerminationResult:
     target = f"port {port} pid {pid}"
     holders = inventory.snapshot().on_port(port)

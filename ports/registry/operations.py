@@ -6,18 +6,35 @@ enforced here once. The file format lives in ports.devports, the bind tests in p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db import transaction
 
 from console.foundation import audit, gate
 from console.foundation.roles import OPERATOR
 from ports import free_ports, inventory
+from ports.inventory.diagnosis import ProjectOf
 from ports.inventory.records import Listener, Snapshot
 from ports.models import Project
 from ports.registry import devports
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from console.foundation.gate import AnyUser
+
 RUNNING, ON_FALLBACK, CONFLICT, STOPPED = "running", "on-fallback", "conflict", "stopped"
+
+
+class ImportResult(TypedDict):
+    """What an import changed, and the shared ports the registry now has."""
+
+    created: int
+    updated: int
+    removed: list[str]
+    warnings: list[str]
 
 
 @dataclass
@@ -88,14 +105,16 @@ def status_of(project: Project, snapshot: Snapshot) -> ProjectStatus:
     return ProjectStatus(STOPPED, None, None, "not running")
 
 
-def statuses(projects=None, snapshot: Snapshot | None = None):
+def statuses(
+    projects: Iterable[Project] | None = None, snapshot: Snapshot | None = None
+) -> list[tuple[Project, ProjectStatus]]:
     """[(project, its status)] against one snapshot."""
     snapshot = snapshot or inventory.snapshot()
     projects = list(projects if projects is not None else Project.objects.all())
     return [(project, status_of(project, snapshot)) for project in projects]
 
 
-def project_matcher(projects=None):
+def project_matcher(projects: Iterable[Project] | None = None) -> ProjectOf:
     """listener -> the name of the project whose process it is (for the ports list and API)."""
     projects = list(projects if projects is not None else Project.objects.all())
     by_port: dict[int, list[Project]] = {}
@@ -142,12 +161,23 @@ def _with_spec(project: Project, spec: devports.ProjectSpec) -> Project:
     return project
 
 
-def _require_operator(user, scope, request, action: str, target: str) -> None:
+def _require_operator(
+    user: AnyUser,
+    scope: str | None,
+    request: HttpRequest | None,
+    action: str,
+    target: str,
+) -> None:
     gate.authorize(user, OPERATOR, action, target=target, scope=scope, request=request)
 
 
 def save_project(
-    user, spec: devports.ProjectSpec, *, existing: Project | None = None, scope=None, request=None
+    user: AnyUser,
+    spec: devports.ProjectSpec,
+    *,
+    existing: Project | None = None,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
 ) -> tuple[Project, list[str]]:
     """Create or update one project; returns it with any shared-port warnings."""
     action = "project.update" if existing else "project.create"
@@ -167,15 +197,26 @@ def save_project(
     return project, warnings_for(spec)
 
 
-def delete_project(user, project: Project, *, scope=None, request=None) -> None:
+def delete_project(
+    user: AnyUser,
+    project: Project,
+    *,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+) -> None:
     _require_operator(user, scope, request, "project.delete", project.name)
     project.delete()
     audit.record("project.delete", request=request, user=user, target=project.name)
 
 
 def import_registry(
-    user, text: str | bytes, *, replace: bool = False, scope=None, request=None
-) -> dict:
+    user: AnyUser,
+    text: str | bytes,
+    *,
+    replace: bool = False,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+) -> ImportResult:
     """All or nothing: every project is valid or none is written. Merges by name unless
     `replace`, which also removes projects the file does not list."""
     _require_operator(user, scope, request, "project.import", ".devports.yml")
@@ -192,19 +233,21 @@ def import_registry(
             updated += project.pk is not None
             _with_spec(project, spec).save()
     kept = [spec_of(p) for p in Project.objects.all()]
-    result = {
-        "created": created,
-        "updated": updated,
-        "removed": removed,
-        "warnings": devports.shared_port_warnings(kept),
-    }
+    result = ImportResult(
+        created=created,
+        updated=updated,
+        removed=removed,
+        warnings=devports.shared_port_warnings(kept),
+    )
     audit.record(
         "project.import",
         request=request,
         user=user,
         target=".devports.yml",
         replace=replace,
-        **{k: v for k, v in result.items() if k != "warnings"},
+        created=created,
+        updated=updated,
+        removed=removed,
     )
     return result
 
