@@ -87,7 +87,7 @@ def address_allowed(address: str | None) -> bool:
         ip = ipaddress.ip_address((address or "").split("%", 1)[0])
     except ValueError:
         ip = None
-    if ip is not None and getattr(ip, "ipv4_mapped", None):
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     if ip is not None and ip.is_loopback:
         return True

@@ -19,18 +19,22 @@ No Django here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, CollectionStartEvent
+from yaml.nodes import Node
 from yaml.resolver import Resolver
 
 try:  # libyaml scans and parses about 4x faster; the composer stays ours, in Python
     from yaml._yaml import CParser as _Parser
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml.loader import Parser, Reader, Scanner
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
 
     class _Parser(Reader, Scanner, Parser):  # type: ignore[no-redef]
         def __init__(self, stream):
@@ -174,13 +178,16 @@ class _GuardedLoader(Composer, _Parser, SafeConstructor, Resolver):
         raise YamlRefused(_line(node), f"{node.tag.rsplit(':', 1)[-1]} values are not allowed")
 
 
-_GuardedLoader.add_constructor("tag:yaml.org,2002:int", _GuardedLoader.construct_yaml_int)
-_GuardedLoader.add_constructor("tag:yaml.org,2002:float", _GuardedLoader.construct_yaml_float)
-_GuardedLoader.add_constructor(
-    "tag:yaml.org,2002:timestamp", _GuardedLoader.construct_yaml_timestamp
-)
+def _construct(tag: str, constructor: Callable[[_GuardedLoader, Node], object]) -> None:
+    # types-PyYAML allows only PyYAML's own loader classes here; ours recombines SafeLoader's.
+    _GuardedLoader.add_constructor(tag, constructor)  # type: ignore[type-var]
+
+
+_construct("tag:yaml.org,2002:int", _GuardedLoader.construct_yaml_int)
+_construct("tag:yaml.org,2002:float", _GuardedLoader.construct_yaml_float)
+_construct("tag:yaml.org,2002:timestamp", _GuardedLoader.construct_yaml_timestamp)
 for _tag in ("binary", "set", "omap", "pairs"):
-    _GuardedLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _GuardedLoader.refuse_tag)
+    _construct(f"tag:yaml.org,2002:{_tag}", _GuardedLoader.refuse_tag)
 
 
 def _excerpt(node) -> str:

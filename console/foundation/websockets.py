@@ -7,11 +7,19 @@ session. We compare scheme, host and port exactly.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from console.foundation.gate import Actor, AnyUser
+    from console.foundation.tokens import Claims
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -88,20 +96,20 @@ def _address_allowed(address: str | None) -> bool:
 
 
 @database_sync_to_async
-def _user_for_bearer(header: str):
-    """(user, verified claims) or (None, None)."""
+def _user_for_bearer(header: str) -> tuple[User, Claims] | None:
+    """(user, verified claims), or None when the header holds no live bearer token."""
     from console.foundation import tokens
 
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        return None, None
+        return None
     try:
         return tokens.verify_bearer(token.strip())
     except tokens.InvalidToken:
-        return None, None
+        return None
 
 
-async def authenticate(scope, *, allow_bearer: bool) -> tuple[object | None, str | None]:
+async def authenticate(scope, *, allow_bearer: bool) -> tuple[AnyUser | None, str | None]:
     """(user, token scope) for a handshake, or (None, None).
 
     A bearer header, when present, is the only credential looked at: a script's failed token
@@ -110,10 +118,11 @@ async def authenticate(scope, *, allow_bearer: bool) -> tuple[object | None, str
     """
     header = _header(scope, b"authorization")
     if header is not None:
-        user, claims = await _user_for_bearer(header) if allow_bearer else (None, None)
-        if user is None:
+        verified = await _user_for_bearer(header) if allow_bearer else None
+        if verified is None:
             await record_refusal(scope, "bad or unaccepted bearer token")
             return None, None
+        user, claims = verified
         # Kept for the gate: every later message asks again whether this token still holds.
         scope["portside_token_claims"] = claims
         return user, claims.get("scope") or "read"
@@ -124,7 +133,7 @@ async def authenticate(scope, *, allow_bearer: bool) -> tuple[object | None, str
     return None, None
 
 
-def actor_for(scope, user, token_scope: str | None):
+def actor_for(scope, user: AnyUser | None, token_scope: str | None) -> Actor:
     """The gate's Actor for a socket: its token's claims, or its session, and its address."""
     from console.foundation import gate
 
@@ -140,7 +149,9 @@ def actor_for(scope, user, token_scope: str | None):
     )
 
 
-async def refused(scope, user, token_scope: str | None, role: str, action: str) -> str | None:
+async def refused(
+    scope, user: AnyUser | None, token_scope: str | None, role: str, action: str
+) -> str | None:
     """The gate, asked again for each action message: user active, token or session live,
     address allowed, role and scope. The reason (after auditing it), or None when allowed."""
     from django.core.exceptions import PermissionDenied
@@ -158,7 +169,7 @@ async def refused(scope, user, token_scope: str | None, role: str, action: str) 
 
 
 async def still_allowed(
-    scope, user, token_scope: str | None, role: str | None = None
+    scope, user: AnyUser | None, token_scope: str | None, role: str | None = None
 ) -> str | None:
     """Why an open socket must close now (session ended, token expired or revoked, user
     deactivated or no longer of `role`, address no longer allowed), or None."""
@@ -171,7 +182,11 @@ async def still_allowed(
 
 
 async def watch_rights(
-    consumer, user, token_scope: str | None, close_code: int = 4401, role: str | None = None
+    consumer,
+    user: AnyUser | None,
+    token_scope: str | None,
+    close_code: int = 4401,
+    role: str | None = None,
 ) -> None:
     """Close `consumer` once its rights lapse: a socket must not outlive a sign-out, a revoked
     or expired token, a deactivated user or (for an admin's page) a lost role. Runs as a task
