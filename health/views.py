@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from console.foundation.htmx import render_partial_or_page
+from console.foundation.htmx import HtmxHttpRequest, render_partial_or_page
 from console.foundation.roles import ADMIN, OPERATOR, has_role
 from health import charts, config, dashboard, operations, specs, storage
 from health.forms import ChannelForm, CheckForm, ImportForm, initial_for_port
@@ -20,7 +20,7 @@ from health.states import CheckState
 RECENT_RESULTS = 120
 
 
-def list_context(request: HttpRequest) -> dict:
+def list_context(request: HtmxHttpRequest) -> dict:
     q = (request.GET.get("q") or "").strip()[:100]
     state = request.GET.get("state") or ""
     checks = Check.objects.all()
@@ -44,13 +44,13 @@ def list_context(request: HttpRequest) -> dict:
 
 
 @require_GET
-def check_list(request: HttpRequest) -> HttpResponse:
+def check_list(request: HtmxHttpRequest) -> HttpResponse:
     return render_partial_or_page(
         request, "health/list.html", "check-groups", list_context(request)
     )
 
 
-def _detail_context(request: HttpRequest, check: Check) -> dict:
+def _detail_context(request: HtmxHttpRequest, check: Check) -> dict:
     results = list(check.results.order_by("-at")[:RECENT_RESULTS])[::-1]
     return {
         "nav": "health",
@@ -67,12 +67,12 @@ def _detail_context(request: HttpRequest, check: Check) -> dict:
 
 
 @require_GET
-def check_detail(request: HttpRequest, check_id: int) -> HttpResponse:
+def check_detail(request: HtmxHttpRequest, check_id: int) -> HttpResponse:
     check = get_object_or_404(Check, id=check_id)
     return render(request, "health/detail.html", _detail_context(request, check))
 
 
-def _act(request: HttpRequest, check_id: int, action, done: str) -> HttpResponse:
+def _act(request: HtmxHttpRequest, check_id: int, action, done: str) -> HttpResponse:
     check = get_object_or_404(Check, id=check_id)
     try:
         action(request.user, check, request=request)
@@ -91,22 +91,22 @@ def _act(request: HttpRequest, check_id: int, action, done: str) -> HttpResponse
 
 
 @require_POST
-def run_now(request: HttpRequest, check_id: int) -> HttpResponse:
+def run_now(request: HtmxHttpRequest, check_id: int) -> HttpResponse:
     return _act(request, check_id, operations.run_check, "Ran the check.")
 
 
 @require_POST
-def pause(request: HttpRequest, check_id: int) -> HttpResponse:
+def pause(request: HtmxHttpRequest, check_id: int) -> HttpResponse:
     return _act(request, check_id, operations.pause_check, "Paused: no runs until resumed.")
 
 
 @require_POST
-def resume(request: HttpRequest, check_id: int) -> HttpResponse:
+def resume(request: HtmxHttpRequest, check_id: int) -> HttpResponse:
     return _act(request, check_id, operations.resume_check, "Resumed.")
 
 
 @require_POST
-def delete(request: HttpRequest, check_id: int) -> HttpResponse:
+def delete(request: HtmxHttpRequest, check_id: int) -> HttpResponse:
     check = get_object_or_404(Check, id=check_id)
     try:
         operations.delete_check(request.user, check, request=request)
@@ -119,7 +119,7 @@ def delete(request: HttpRequest, check_id: int) -> HttpResponse:
     return redirect("health:list")
 
 
-def _form_page(request: HttpRequest, form: CheckForm, check: Check | None, status: int = 200):
+def _form_page(request: HtmxHttpRequest, form: CheckForm, check: Check | None, status: int = 200):
     context = {
         "nav": "health",
         "form": form,
@@ -132,7 +132,7 @@ def _form_page(request: HttpRequest, form: CheckForm, check: Check | None, statu
 
 
 @require_http_methods(["GET", "POST"])
-def create(request: HttpRequest) -> HttpResponse:
+def create(request: HtmxHttpRequest) -> HttpResponse:
     """The new-check form; `?port=&host=&service=&proto=` pre-fills it ("Monitor this port")."""
     if request.method == "GET":
         return _form_page(request, CheckForm(initial=initial_for_port(request.GET)), None)
@@ -151,12 +151,12 @@ def create(request: HttpRequest) -> HttpResponse:
     return _form_page(request, form, None, 422)
 
 
-def _reveal(request: HttpRequest) -> bool:
+def _reveal(request: HtmxHttpRequest) -> bool:
     return has_role(request.user, ADMIN)
 
 
 @require_http_methods(["GET", "POST"])
-def edit(request: HttpRequest, check_id: int) -> HttpResponse:
+def edit(request: HtmxHttpRequest, check_id: int) -> HttpResponse:
     check = get_object_or_404(Check, id=check_id)
     if request.method == "GET":
         return _form_page(request, CheckForm(instance=check, reveal=_reveal(request)), check)
@@ -177,7 +177,7 @@ def edit(request: HttpRequest, check_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def import_file(request: HttpRequest) -> HttpResponse:
+def import_file(request: HtmxHttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     context: dict = {"nav": "health", "form": form}
     status = 200
@@ -206,7 +206,7 @@ def import_file(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def export_file(request: HttpRequest) -> HttpResponse:
+def export_file(request: HtmxHttpRequest) -> HttpResponse:
     text = config.export_for(request.user, request=request)
     response = HttpResponse(text, content_type="application/yaml")
     response["Content-Disposition"] = 'attachment; filename="healthcheck.yml"'
@@ -215,7 +215,7 @@ def export_file(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _alerts_context(request: HttpRequest, form: ChannelForm | None = None) -> dict:
+def _alerts_context(request: HtmxHttpRequest, form: ChannelForm | None = None) -> dict:
     return {
         "nav": "health",
         "channels": AlertChannel.objects.all(),
@@ -226,7 +226,7 @@ def _alerts_context(request: HttpRequest, form: ChannelForm | None = None) -> di
 
 
 @require_http_methods(["GET", "POST"])
-def alert_channels(request: HttpRequest) -> HttpResponse:
+def alert_channels(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render_partial_or_page(
             request, "health/alerts.html", "alert-channels", _alerts_context(request)
@@ -252,7 +252,7 @@ def alert_channels(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def alert_channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
+def alert_channel_test(request: HtmxHttpRequest, channel_id: int) -> HttpResponse:
     channel = get_object_or_404(AlertChannel, id=channel_id)
     try:
         alert = operations.send_test_alert(request.user, channel, request=request)
@@ -267,7 +267,7 @@ def alert_channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
 
 
 @require_POST
-def alert_channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
+def alert_channel_delete(request: HtmxHttpRequest, channel_id: int) -> HttpResponse:
     channel = get_object_or_404(AlertChannel, id=channel_id)
     try:
         operations.delete_channel(request.user, channel, request=request)

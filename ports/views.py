@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import reswap, retarget
 
-from console.foundation.htmx import render_partial_or_page
+from console.foundation.htmx import HtmxHttpRequest, render_partial_or_page
 from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR, has_role
 from ports import errors, free_ports, inventory, operations, stopping
@@ -21,7 +21,7 @@ from ports.registry import operations as registry
 
 
 @require_GET
-def port_list(request: HttpRequest) -> HttpResponse:
+def port_list(request: HtmxHttpRequest) -> HttpResponse:
     view = ListenerFilter.from_params(request.GET)
     snapshot = inventory.snapshot()
     listeners = view.apply(snapshot.listeners)
@@ -39,7 +39,7 @@ def port_list(request: HttpRequest) -> HttpResponse:
     return render_partial_or_page(request, "ports/list.html", "port-table", context)
 
 
-def _detail_context(request: HttpRequest, port: int) -> dict:
+def _detail_context(request: HtmxHttpRequest, port: int) -> dict:
     snapshot = inventory.snapshot()
     listeners = snapshot.on_port(port)
     project_of = registry.project_matcher()
@@ -55,14 +55,14 @@ def _detail_context(request: HttpRequest, port: int) -> dict:
 
 
 @require_GET
-def port_detail(request: HttpRequest, port: int) -> HttpResponse:
+def port_detail(request: HtmxHttpRequest, port: int) -> HttpResponse:
     if not PORT_MIN <= port <= PORT_MAX:
         return render(request, "ports/detail.html", {"port": port, "invalid": True}, status=404)
     return render(request, "ports/detail.html", _detail_context(request, port))
 
 
 @require_http_methods(["GET", "POST"])
-def terminate(request: HttpRequest, port: int) -> HttpResponse:
+def terminate(request: HtmxHttpRequest, port: int) -> HttpResponse:
     """GET: the confirmation, naming exactly what will be signalled. POST: do it."""
     form = TerminateForm(request.POST if request.method == "POST" else request.GET)
     context = _detail_context(request, port)
@@ -120,7 +120,7 @@ def _form_errors(form) -> str:
 
 
 @require_GET
-def free_port(request: HttpRequest) -> HttpResponse:
+def free_port(request: HtmxHttpRequest) -> HttpResponse:
     form = FreePortForm(request.GET or None)
     context: dict = {"form": form}
     status = 200

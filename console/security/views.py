@@ -6,13 +6,13 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.foundation import audit, gate, runtime_settings, tokens
 from console.foundation.access import require_role
-from console.foundation.htmx import render_partial_or_page
+from console.foundation.htmx import HtmxHttpRequest, render_partial_or_page
 from console.foundation.models import AuditEntry, PersonalToken
 from console.foundation.roles import ADMIN, OPERATOR, ROLES, role_of
 from console.security import exposures, posture
@@ -24,7 +24,7 @@ from console.security.signals import judge_password
 
 @require_role(ADMIN, "security.page")
 @require_http_methods(["GET", "POST"])
-def security(request: HttpRequest) -> HttpResponse:
+def security(request: HtmxHttpRequest) -> HttpResponse:
     row = runtime_settings.current()
     before = {field: getattr(row, field) for field in runtime_settings.EDITABLE}
     form = SecuritySettingsForm(request.POST or None, instance=row)
@@ -63,14 +63,14 @@ def security(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def exposure_badge(request: HttpRequest) -> HttpResponse:
+def exposure_badge(request: HtmxHttpRequest) -> HttpResponse:
     """The Ports page's badge (any signed-in user): counts and ports, the details are admin's."""
     return render(request, "console/exposure_badge.html", {"exposure_audit": exposures.latest()})
 
 
 @require_role(ADMIN, "audit.page")
 @require_GET
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: HtmxHttpRequest) -> HttpResponse:
     params = {
         key: request.GET.get(key, "").strip()
         for key in ("action", "user", "outcome", "q", "since", "until")
@@ -93,7 +93,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 @require_role(OPERATOR, "token.page")
 @require_http_methods(["GET", "POST"])
-def personal_tokens(request: HttpRequest) -> HttpResponse:
+def personal_tokens(request: HtmxHttpRequest) -> HttpResponse:
     form = PersonalTokenForm(request.POST or None)
     created = None
     status = 200
@@ -133,7 +133,7 @@ def personal_tokens(request: HttpRequest) -> HttpResponse:
 
 @require_role(OPERATOR, "token.revoke")
 @require_POST
-def revoke_personal_token(request: HttpRequest, token_id: int) -> HttpResponse:
+def revoke_personal_token(request: HtmxHttpRequest, token_id: int) -> HttpResponse:
     query = PersonalToken.objects.all()
     if not gate.allows(request.user, ADMIN, request=request):  # others' tokens are admin's
         query = query.filter(user=request.user)
@@ -148,7 +148,7 @@ def revoke_personal_token(request: HttpRequest, token_id: int) -> HttpResponse:
 
 @require_role(ADMIN, "user.page")
 @require_http_methods(["GET", "POST"])
-def users(request: HttpRequest) -> HttpResponse:
+def users(request: HtmxHttpRequest) -> HttpResponse:
     form = NewUserForm(request.POST or None)
     link = None
     status = 200
@@ -189,7 +189,7 @@ def users(request: HttpRequest) -> HttpResponse:
 
 @require_role(ADMIN, "user.change")
 @require_POST
-def change_user(request: HttpRequest, user_id: int) -> HttpResponse:
+def change_user(request: HtmxHttpRequest, user_id: int) -> HttpResponse:
     person = get_object_or_404(get_user_model(), pk=user_id)
     form = RoleForm(request.POST)
     if not form.is_valid():

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.foundation import safe_yaml
+from console.foundation.htmx import HtmxHttpRequest
 from console.foundation.roles import OPERATOR, has_role
 from ports.models import Project
 from ports.registry import devports
@@ -16,13 +17,13 @@ from ports.registry import operations as registry
 from ports.registry.forms import ImportForm, ProjectForm
 
 
-def _forbidden(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
+def _forbidden(request: HtmxHttpRequest, error: PermissionDenied) -> HttpResponse:
     messages.error(request, str(error))
     return redirect("projects:list")
 
 
 @require_GET
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: HtmxHttpRequest) -> HttpResponse:
     rows = registry.statuses()
     return render(
         request,
@@ -46,7 +47,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def project_detail(request: HttpRequest, name: str) -> HttpResponse:
+def project_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     project = get_object_or_404(Project, name=name)
     ((_, status),) = registry.statuses([project])
     return render(
@@ -62,7 +63,7 @@ def project_detail(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-def allocate(request: HttpRequest, name: str) -> HttpResponse:
+def allocate(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """Which port should this project use now? Shown in place on the list and detail pages."""
     project = get_object_or_404(Project, name=name)
     allocation = registry.allocate(project)
@@ -74,7 +75,7 @@ def allocate(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def project_edit(request: HttpRequest, name: str | None = None) -> HttpResponse:
+def project_edit(request: HtmxHttpRequest, name: str | None = None) -> HttpResponse:
     project = get_object_or_404(Project, name=name) if name else None
     if project is not None:
         form = ProjectForm.for_project(project, request.POST or None)
@@ -100,14 +101,14 @@ def project_edit(request: HttpRequest, name: str | None = None) -> HttpResponse:
     )
 
 
-def _initial_from_query(request: HttpRequest) -> dict:
+def _initial_from_query(request: HtmxHttpRequest) -> dict:
     # "Register this port" from a port's page arrives with ?preferred_port=5000.
     port = request.GET.get("preferred_port", "")
     return {"preferred_port": int(port)} if port.isdigit() and 0 < int(port) < 65536 else {}
 
 
 @require_POST
-def project_delete(request: HttpRequest, name: str) -> HttpResponse:
+def project_delete(request: HtmxHttpRequest, name: str) -> HttpResponse:
     project = get_object_or_404(Project, name=name)
     try:
         registry.delete_project(request.user, project, request=request)
@@ -118,14 +119,14 @@ def project_delete(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_GET
-def export(request: HttpRequest) -> HttpResponse:
+def export(request: HtmxHttpRequest) -> HttpResponse:
     response = HttpResponse(registry.export_registry(), content_type="application/yaml")
     response["Content-Disposition"] = 'attachment; filename=".devports.yml"'
     return response
 
 
 @require_POST
-def import_file(request: HttpRequest) -> HttpResponse:
+def import_file(request: HtmxHttpRequest) -> HttpResponse:
     form = ImportForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, "Choose a .devports.yml file to import.")
