@@ -233,7 +233,8 @@ def _change_fragments(changes: list[dict], view: ListenerFilter) -> list[str]:
     """The fragments the page gets for one message of changes, in order, one per websocket
     message: a delete and an insert in one message would lose the insert (see the template)."""
     context = {"console_pid": os.getpid(), "view": view}
-    fragments, visible = [], []
+    fragments: list[str] = []
+    visible = []
     for change in changes:
         listener = listener_from_payload(change["listener"])
         matches = view.matches(listener)

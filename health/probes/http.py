@@ -2,7 +2,7 @@
 
 TLS is verified unless the check says otherwise; redirects are reported, not followed, unless
 asked. Clients are shared per event loop, setting and network policy so that 2,000 checks do
-not each build an SSL context every run.
+not each build an SSL context every run, and closed in their loop before it ends.
 
 Every connection, the first and each redirect hop, goes through the network policy
 (`health.probes.netpolicy`): httpcore asks our network backend for a TCP connection to a host
@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Iterable
+import weakref
+from collections.abc import AsyncGenerator, Iterable
 
 import httpcore
 import httpx
@@ -25,10 +26,10 @@ from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, resolve_allowed
 from health.probes.results import ProbeFailed, ProbeResult
 
 DEFAULT_MAX_BYTES = 1024 * 1024
-# Clients of policies an admin has since replaced are dropped (not closed: a probe may still be
-# using one, and with no keep-alive they hold no idle connection) beyond this many per loop.
+# Clients of policies an admin has since replaced are retired beyond this many per loop: not
+# closed at once (a probe may still be using one, and with no keep-alive they hold no idle
+# connection), but with the others when their loop ends, if still in use then.
 MAX_CLIENTS_PER_LOOP = 16
-_clients: dict[tuple[int, bool, bool, NetworkPolicy], httpx.AsyncClient] = {}
 
 
 class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -101,44 +102,103 @@ class PolicyTransport(httpx.AsyncHTTPTransport):
         )
 
 
+class _LoopClients:
+    """The clients of one event loop, closed in that loop before it ends."""
+
+    def __init__(self) -> None:
+        self.by_settings: dict[tuple[bool, bool, NetworkPolicy], httpx.AsyncClient] = {}
+        self.retired: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
+        self._closer: AsyncGenerator[None] | None = None
+
+    def get(self, verify: bool, follow: bool, policy: NetworkPolicy) -> httpx.AsyncClient:
+        key = (verify, follow, policy)
+        client = self.by_settings.get(key)
+        if client is None or client.is_closed:
+            held = list(self.by_settings)
+            for oldest in held[: max(0, len(held) - MAX_CLIENTS_PER_LOOP + 1)]:
+                self.retired.add(self.by_settings.pop(oldest))  # dicts keep insertion order
+            client = self.by_settings[key] = _new_client(verify, follow, policy)
+        return client
+
+    async def close_when_the_loop_ends(self) -> None:
+        """Park an async generator whose `finally` closes the clients.
+
+        A loop ends by closing its async generators (`loop.shutdown_asyncgens`, which
+        asyncio.run, asyncio.Runner and so uvicorn and asgiref's async_to_sync call): the
+        clients are closed there, in their own loop, while it still runs. Closed later from
+        another loop, or collected unclosed, they would fail with "Event loop is closed".
+        """
+        if self._closer is None:
+            self._closer = self._closing()
+            await anext(self._closer)
+
+    async def close(self) -> None:
+        closer, self._closer = self._closer, None
+        if closer is None:
+            await self._close_clients()
+        else:
+            await closer.aclose()  # runs its finally: nothing stays parked for the collector
+
+    async def _closing(self) -> AsyncGenerator[None]:
+        try:
+            yield
+        finally:
+            # A finished generator still holds its loop's finalizer hook, so its loop: let go.
+            self._closer = None
+            await self._close_clients()
+
+    async def _close_clients(self) -> None:
+        clients = [*self.by_settings.values(), *self.retired]
+        self.by_settings.clear()
+        self.retired.clear()
+        for client in clients:
+            await client.aclose()
+
+
+# Keyed by the loop itself, not its id: a new loop may reuse an ended one's id.
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _clients_of_running_loop() -> _LoopClients:
+    loop = asyncio.get_running_loop()
+    clients = _by_loop.get(loop)
+    if clients is None:
+        clients = _by_loop[loop] = _LoopClients()
+    return clients
+
+
 def _client(verify: bool, follow: bool, policy: NetworkPolicy) -> httpx.AsyncClient:
-    loop_id = id(asyncio.get_running_loop())
-    key = (loop_id, verify, follow, policy)
-    client = _clients.get(key)
-    if client is None or client.is_closed:
-        # A fresh connection per probe: it measures connect time, notices a restarted
-        # server at once, and keeps httpcore's pool (whose request assignment is quadratic
-        # in its connections) down to the probes in flight.
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
-        client = httpx.AsyncClient(
-            transport=PolicyTransport(policy, verify=verify, limits=limits),
-            follow_redirects=follow,  # each hop is a new connect, judged by the policy
-            max_redirects=5,
-            trust_env=False,  # a proxy from the environment must not sit between us and localhost
-            headers={"User-Agent": "Portside-health/1"},
-        )
-        _forget_stale_clients(loop_id)
-        _clients[key] = client
-    return client
+    return _clients_of_running_loop().get(verify, follow, policy)
 
 
-def _forget_stale_clients(loop_id: int) -> None:
-    keys = [key for key in _clients if key[0] == loop_id]
-    for key in keys[: max(0, len(keys) - MAX_CLIENTS_PER_LOOP + 1)]:
-        del _clients[key]  # oldest first: dicts keep insertion order
+def _new_client(verify: bool, follow: bool, policy: NetworkPolicy) -> httpx.AsyncClient:
+    # A fresh connection per probe: it measures connect time, notices a restarted server at
+    # once, and keeps httpcore's pool (whose request assignment is quadratic in its
+    # connections) down to the probes in flight.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    return httpx.AsyncClient(
+        transport=PolicyTransport(policy, verify=verify, limits=limits),
+        follow_redirects=follow,  # each hop is a new connect, judged by the policy
+        max_redirects=5,
+        trust_env=False,  # a proxy from the environment must not sit between us and localhost
+        headers={"User-Agent": "Portside-health/1"},
+    )
 
 
 async def close_clients() -> None:
-    """Close the clients of the running loop (the scheduler calls this when it stops)."""
-    loop_id = id(asyncio.get_running_loop())
-    for key in [key for key in _clients if key[0] == loop_id]:
-        await _clients.pop(key).aclose()
+    """Close the clients of the running loop now (the scheduler calls this when it stops)."""
+    clients = _by_loop.pop(asyncio.get_running_loop(), None)
+    if clients is not None:
+        await clients.close()
 
 
 async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY) -> ProbeResult:
     url = target["url"]
     expected = [int(code) for code in (target.get("expected_status") or [200])]
     max_bytes = int(target.get("max_bytes") or DEFAULT_MAX_BYTES)
+    await _clients_of_running_loop().close_when_the_loop_ends()
     client = _client(
         bool(target.get("verify_tls", True)), bool(target.get("follow_redirects")), policy
     )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import sqlite3
 import sys
 import time
+import warnings
+
+import httpx
 
 from health.probes import run_probe
 
@@ -53,6 +58,31 @@ async def test_it_reports_redirects_unless_asked_to_follow(http_server):
     url = http_server.url.replace("/health", "/redirect")
     assert not (await run_probe("http", {"url": url}, 5)).ok
     assert (await run_probe("http", {"url": url, "follow_redirects": True}, 5)).ok
+
+
+def test_an_ended_loops_http_clients_were_closed_in_it(http_server, monkeypatch):
+    """Probes also run in short-lived loops (a check's "run now", the health command): their
+    shared clients are closed in their loop as it ends, none left for the collector."""
+    made: list[httpx.AsyncClient] = []
+
+    class RecordingClient(httpx.AsyncClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(httpx, "AsyncClient", RecordingClient)
+    gc.collect()  # what earlier tests left for the collector is not this test's
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):  # a loop each
+            assert asyncio.run(run_probe("http", {"url": http_server.url}, 5)).ok
+        gc.collect()
+    assert len(made) == 2
+    assert [client.is_closed for client in made] == [True, True]
+    assert unraisable == []
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 async def test_it_verifies_tls_by_default(tls_server):
