@@ -11,7 +11,9 @@
   2% of one core.
 - State lives in the database (`Check.state` and its streaks), so a restart resumes where it
   was: no repeated "down" alert, and a recovery alert if a down check came back meanwhile.
-- Results are written in batches from one database thread, off the event loop.
+- Results are written in batches from one database thread, off the event loop. That thread
+  gets plain data and hands back plain data: the scheduler's state and counters are written on
+  the event loop alone, so they need no lock.
 """
 
 from __future__ import annotations
