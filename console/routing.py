@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
-
+from console.foundation.websockets import websocket_path
 from console.security.consumers import SecurityPageConsumer
 from health.routing import websocket_urlpatterns as health_patterns
 from ports.routing import websocket_urlpatterns as ports_patterns
@@ -10,5 +9,5 @@ from ports.routing import websocket_urlpatterns as ports_patterns
 websocket_urlpatterns: list = [
     *ports_patterns,
     *health_patterns,
-    path("ws/security/", SecurityPageConsumer.as_asgi()),
+    websocket_path("ws/security/", SecurityPageConsumer.as_asgi()),
 ]

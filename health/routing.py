@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from django.urls import path
-
+from console.foundation.websockets import websocket_path
 from health import consumers
 
 websocket_urlpatterns: list = [
-    path("ws/health/", consumers.HealthPageConsumer.as_asgi()),
+    websocket_path("ws/health/", consumers.HealthPageConsumer.as_asgi()),
 ]

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from django.urls import path
-
+from console.foundation.websockets import websocket_path
 from ports import consumers
 
 websocket_urlpatterns: list = [
-    path("ws/ports/", consumers.PortsPageConsumer.as_asgi()),
-    path("ws/v1/events", consumers.EventStreamConsumer.as_asgi()),
+    websocket_path("ws/ports/", consumers.PortsPageConsumer.as_asgi()),
+    websocket_path("ws/v1/events", consumers.EventStreamConsumer.as_asgi()),
 ]

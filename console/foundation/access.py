@@ -7,8 +7,20 @@ response (CSRF, the network allowlist, an unauthenticated API call).
 from __future__ import annotations
 
 from functools import wraps
+from typing import TYPE_CHECKING
 
 from console.foundation import gate
+from console.foundation.htmx import HtmxHttpRequest
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+class SignedInRequest(HtmxHttpRequest):
+    """The request of a page only an account reaches (behind `require_role`, or one the login
+    middleware does not exempt): its `user` is never AnonymousUser. Only a type."""
+
+    user: User
 
 
 def require_role(role: str, action: str = ""):

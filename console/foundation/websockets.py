@@ -14,8 +14,10 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from django.urls import URLPattern, path
 
 if TYPE_CHECKING:
+    from asgiref.typing import ASGIApplication
     from django.contrib.auth.models import User
 
     from console.foundation.gate import Actor, AnyUser
@@ -200,6 +202,12 @@ async def watch_rights(
         if await still_allowed(consumer.scope, user, token_scope, role) is not None:
             await consumer.close(code=close_code)
             return
+
+
+def websocket_path(route: str, consumer: ASGIApplication) -> URLPattern:
+    """A websocket route to a consumer (`Consumer.as_asgi()`), for Channels' URLRouter."""
+    # URLRouter takes Django's own `path`, whose stub expects an HTTP view.
+    return path(route, consumer)  # type: ignore[arg-type]
 
 
 def guarded(urlpatterns: list):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 
@@ -264,7 +266,7 @@ class AuditOut(Schema):
     items: list[AuditEntryOut]
 
 
-def filter_audit(params) -> object:
+def filter_audit(params: Mapping[str, str]) -> QuerySet[AuditEntry]:
     """The audit entries matching the page's or the API's filters (same names in both)."""
     entries = AuditEntry.objects.all()
     if params.get("action"):

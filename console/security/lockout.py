@@ -44,6 +44,7 @@ def locked(username: str, address: str | None) -> Lock | None:
     ):
         if failures.count() >= limit:
             last = failures.order_by("-at").values_list("at", flat=True).first()
+            assert last is not None  # `limit` rows or more, and a limit is at least 3
             return Lock(max(1, math.ceil((last + cooloff - now).total_seconds())))
     return None
 

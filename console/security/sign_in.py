@@ -12,6 +12,8 @@ site keeps its own view and template (`AdminSite.login_form` is Django's hook fo
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
@@ -67,7 +69,7 @@ class ThrottledSignIn:
     audit_detail: dict = {}
     lock: lockout.Lock | None = None
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         request = self.request  # type: ignore[attr-defined]
         username = _username(self.data.get("username"))  # type: ignore[attr-defined]
         self.lock = refused_while_locked(request, username, self.audit_action, **self.audit_detail)

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from console.foundation import audit
+from console.foundation.access import SignedInRequest
 from console.security.models import SignInLink
 from console.security.sign_in import ConsoleSignInForm, with_lock_status
 
@@ -64,7 +65,7 @@ def sign_in_with_link(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def set_password(request: HttpRequest) -> HttpResponse:
+def set_password(request: SignedInRequest) -> HttpResponse:
     # An account made by the first run has no password yet, so it cannot be asked for the old one.
     form_class = PasswordChangeForm if request.user.has_usable_password() else SetPasswordForm
     form = form_class(request.user, request.POST or None)

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.foundation import audit, gate, runtime_settings, tokens
-from console.foundation.access import require_role
+from console.foundation.access import SignedInRequest, require_role
 from console.foundation.htmx import HtmxHttpRequest, render_partial_or_page
 from console.foundation.models import AuditEntry, PersonalToken
 from console.foundation.roles import ADMIN, OPERATOR, ROLES, role_of
@@ -93,7 +93,7 @@ def audit_log(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_role(OPERATOR, "token.page")
 @require_http_methods(["GET", "POST"])
-def personal_tokens(request: HtmxHttpRequest) -> HttpResponse:
+def personal_tokens(request: SignedInRequest) -> HttpResponse:
     form = PersonalTokenForm(request.POST or None)
     created = None
     status = 200
@@ -133,7 +133,7 @@ def personal_tokens(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_role(OPERATOR, "token.revoke")
 @require_POST
-def revoke_personal_token(request: HtmxHttpRequest, token_id: int) -> HttpResponse:
+def revoke_personal_token(request: SignedInRequest, token_id: int) -> HttpResponse:
     query = PersonalToken.objects.all()
     if not gate.allows(request.user, ADMIN, request=request):  # others' tokens are admin's
         query = query.filter(user=request.user)

@@ -64,17 +64,17 @@ class Command(BaseCommand):
                     f"{record.expires_at:%Y-%m-%d}\t{state}"
                 )
         else:
-            record = PersonalToken.objects.filter(pk=options["id"]).first()
-            if record is None:
+            found = PersonalToken.objects.filter(pk=options["id"]).first()
+            if found is None:
                 raise CommandError(f"no token with id {options['id']}")
-            tokens.revoke_personal(record)
+            tokens.revoke_personal(found)
             audit.record(
                 "token.revoke",
-                user=record.user,
-                target=f"personal token {record.id} {record.name!r}",
+                user=found.user,
+                target=f"personal token {found.id} {found.name!r}",
                 via="manage.py token",
             )
-            self.stdout.write(f"revoked token {record.id}")
+            self.stdout.write(f"revoked token {found.id}")
 
     def _user(self, username: str):
         user = get_user_model().objects.filter(username=username, is_active=True).first()
