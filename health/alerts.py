@@ -361,7 +361,8 @@ async def worker(
     instead was a sizeable part of an idle console's CPU.
 
     Its database work runs on a thread of its own: on asgiref's shared thread (Django's async
-    ORM) a slow step here would hold up the sampler's writes and every request's, or they it.
+    ORM) a slow step here would hold up the other services and the websocket consumers, or
+    they it.
     """
     wake = wake or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -210,7 +210,8 @@ class Sampler:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def sample_once(self) -> list[PortChange]:
-        """One snapshot, taken in a worker thread and taken in here (tests, one-off use)."""
+        """One snapshot, taken in a worker thread and taken in here (tests, one-off use; `close`
+        the sampler after)."""
         return await self.take_in(await asyncio.to_thread(self.take_snapshot))
 
     async def take_in(self, snapshot: Snapshot) -> list[PortChange]:
@@ -261,10 +262,10 @@ class Sampler:
                 self.samples += 1
 
     def _show(self, snapshot: Snapshot) -> None:
-        """From the event loop: pages and consumers read `snapshot` from now on.
+        """From the event loop: the snapshot pages and consumers read from now on.
 
-        A snapshot of the very records shown is older than the one shown when the polling thread
-        refreshed it meanwhile (a re-sent snapshot after a failed store): the time never goes back.
+        One of the very records shown may be older than the one shown: the polling thread
+        refreshes the time while a re-sent copy (after a failed store) waits. Time never goes back.
         """
         with self._shared:
             shown = live.snapshot
@@ -293,8 +294,8 @@ class Sampler:
         """Run ORM work on the sampler's own thread, its connection kept as a request's is.
 
         Django's async ORM and sync_to_async queue on asgiref's one shared thread, which the
-        alert worker and every request's database work use too: a burst of port events must not
-        wait behind a slow alert delivery, nor hold one up.
+        alert worker, the other services and the websocket consumers use too: a burst of port
+        events must not wait behind a slow alert delivery, nor hold one up.
         """
         if self._database is None:
             self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="port-sampler-db")

@@ -256,8 +256,8 @@ async def test_the_worker_delivers_when_woken_not_at_its_next_poll(receiver):
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_worker_delivers_while_the_shared_database_thread_is_busy(receiver):
-    """asgiref's one thread for thread-sensitive work (Django's async ORM too) may be held by a
-    burst of sampler writes or a request: the worker's database work has a thread of its own."""
+    """asgiref's one thread for thread-sensitive work (Django's async ORM too) may be held by
+    another service or a websocket consumer: the worker's database work has a thread of its own."""
     channel = await AlertChannel.objects.acreate(
         name="hook", kind="webhook", config={"url": receiver.url + "/in"}
     )

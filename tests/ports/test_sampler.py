@@ -190,7 +190,7 @@ async def test_it_reconciles_a_month_of_history_reading_only_what_is_still_open(
 
 async def test_it_stores_while_the_shared_database_thread_is_busy():
     """asgiref's one thread for thread-sensitive work (Django's async ORM too) may be held by
-    a slow alert delivery step or a request: the sampler stores on a thread of its own."""
+    another service or a websocket consumer: the sampler stores on a thread of its own."""
     snapshots = iter([_snapshot(_listener(inode=1)), _snapshot(_listener(inode=2))])
     sampler = Sampler(take_snapshot=lambda: next(snapshots), interval=0.05)
     release = threading.Event()
