@@ -6,6 +6,7 @@ needs no inline styles.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.utils.html import format_html
@@ -59,7 +60,7 @@ def uptime_bar(slots: list[tuple[int, int, int] | None], labels: list[str]) -> S
     )
 
 
-def _points(values: list[float | None], width: float, height: float, top: float) -> list[str]:
+def _points(values: Sequence[float | None], width: float, height: float, top: float) -> list[str]:
     known = [v for v in values if v is not None]
     if not known:
         return []
@@ -72,7 +73,7 @@ def _points(values: list[float | None], width: float, height: float, top: float)
     ]
 
 
-def sparkline(values: list[float | None], width: int = 100, height: int = 20) -> SafeString:
+def sparkline(values: Sequence[float | None], width: int = 100, height: int = 20) -> SafeString:
     points = _points(values, width, height, 0)
     if len(points) < 2:
         return mark_safe('<span class="muted small">no data yet</span>')

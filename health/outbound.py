@@ -57,8 +57,8 @@ def build_policy() -> NetworkPolicy:
     """The policy from the settings as they are now (one database read)."""
     row_text = ""
     try:
-        row_text = SecuritySettings.objects.filter(pk=1).values_list("check_networks", flat=True)
-        row_text = row_text.first() or ""
+        stored = SecuritySettings.objects.filter(pk=1).values_list("check_networks", flat=True)
+        row_text = stored.first() or ""
     except DatabaseError:
         # Fail closed: without the row, only what the environment allows.
         logger.exception("could not read Check networks; using CONSOLE_CHECK_NETWORKS alone")

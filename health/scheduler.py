@@ -67,6 +67,7 @@ def signature() -> tuple:
     connection = db.connections[Check.objects.db]
     quote = connection.ops.quote_name
     table, column = Check._meta.db_table, Check._meta.get_field("updated_at").column
+    assert column is not None  # a concrete field always has its column
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*), MAX({quote(column)}) FROM {quote(table)}")  # noqa: S608
         return tuple(cursor.fetchone())

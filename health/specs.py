@@ -9,6 +9,7 @@ import ipaddress
 import os
 import re
 import socket
+from typing import Any
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -142,7 +143,7 @@ def _judge_host(field: str, host: str) -> None:
 
 
 def _port(target: dict, default: int | None = None) -> int:
-    value = target.get("port", default)
+    value: Any = target.get("port", default)  # anything: int() refusals are answered below
     try:
         port = int(value)
     except (TypeError, ValueError):

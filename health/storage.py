@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -222,7 +224,8 @@ def uptime(check_ids, now: datetime | None = None) -> dict[int, dict[str, float 
         window = Q(hour__gte=since)
         annotations[f"count_{label}"] = Sum("count", filter=window)
         annotations[f"ok_{label}"] = Sum(F("up") + F("degraded"), filter=window)
-    rows = (
+    # Each row also has the count_* and ok_* sums named above.
+    rows: Iterable[Mapping[str, Any]] = (
         Rollup.objects.filter(
             check_ref_id__in=list(check_ids),
             hour__gte=hour_of(now - WINDOWS["30d"]) + timedelta(hours=1),
@@ -248,7 +251,9 @@ def uptime(check_ids, now: datetime | None = None) -> dict[int, dict[str, float 
 def prune(now: datetime | None = None, chunk: int = 5000) -> dict[str, int]:
     """Delete what is past its retention, in chunks so a big backlog never holds a long lock."""
     now = now or timezone.now()
-    plans = [
+    plans: list[
+        tuple[str, type[Result | Rollup | StateChange | Alert | AlertAttempt], str, datetime]
+    ] = [
         ("results", Result, "at", now - timedelta(hours=settings.HEALTH_RESULT_RETENTION_HOURS)),
         ("rollups", Rollup, "hour", now - timedelta(days=settings.HEALTH_ROLLUP_RETENTION_DAYS)),
         (

@@ -146,15 +146,17 @@ def _host_address(host: str) -> tuple[socket.AddressFamily, str]:
     return family, str(ip)
 
 
-def _wildcard_probes() -> list[tuple[socket.AddressFamily, str, int | None]]:
+# One test bind: (family, address, IPV6_V6ONLY to set, or None to leave the default).
+_BindProbe = tuple[socket.AddressFamily, str, int | None]
+
+
+def _wildcard_probes() -> list[_BindProbe]:
     """Binds that, together, collide with any TCP socket on a port: [::] dual-stack if possible."""
-    v4 = (socket.AF_INET, "0.0.0.0", None)
+    v4: _BindProbe = (socket.AF_INET, "0.0.0.0", None)
     if socket.has_ipv6:
         # Dual-stack first; systems without it (OpenBSD) need a v4 and a v6-only probe.
-        for v6only, probes in (
-            (0, [(socket.AF_INET6, "::", 0)]),
-            (1, [v4, (socket.AF_INET6, "::", 1)]),
-        ):
+        dual_stack: list[_BindProbe] = [(socket.AF_INET6, "::", 0)]
+        for v6only, probes in ((0, dual_stack), (1, [v4, (socket.AF_INET6, "::", 1)])):
             if _bind_probe(socket.AF_INET6, "::", 0, v6only) == 0:
                 return probes
     return [v4]  # IPv6 disabled

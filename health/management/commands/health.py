@@ -22,7 +22,7 @@ from health import config, states
 from health.models import Check
 from health.runner import CheckSpec, execute
 
-EXIT_CODES = {states.UP: 0, states.DEGRADED: 1, states.DOWN: 2}
+EXIT_CODES: dict[str, int] = {states.UP: 0, states.DEGRADED: 1, states.DOWN: 2}
 
 
 class Command(BaseCommand):
