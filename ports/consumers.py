@@ -11,6 +11,7 @@ import json
 import math
 import os
 from datetime import UTC, datetime
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
@@ -116,7 +117,9 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         for group in EVENT_GROUPS:
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         if not text_data or len(text_data) > MAX_MESSAGE_BYTES:
             await self.send_json({"type": "error", "detail": "send JSON text under 4 KiB"})
             return
