@@ -23,7 +23,7 @@ import httpcore
 import httpx
 
 from health.probes.netpolicy import LOCAL_ONLY, NetworkPolicy, resolve_allowed
-from health.probes.results import ProbeFailed, ProbeResult
+from health.probes.results import ProbeFailed, ProbeResult, Target
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 # Clients of policies an admin has since replaced are retired beyond this many per loop: not
@@ -71,7 +71,12 @@ class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
         assert failure is not None  # resolve_allowed returns at least one address
         raise failure
 
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         # A check's URL never names a socket file; nothing here should ask for one.
         raise httpcore.ConnectError("unix sockets are not reachable from a check")
 
@@ -194,7 +199,9 @@ async def close_clients() -> None:
         await clients.close()
 
 
-async def probe(target: dict, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY) -> ProbeResult:
+async def probe(
+    target: Target, timeout: float, *, policy: NetworkPolicy = LOCAL_ONLY
+) -> ProbeResult:
     url = target["url"]
     expected = [int(code) for code in (target.get("expected_status") or [200])]
     max_bytes = int(target.get("max_bytes") or DEFAULT_MAX_BYTES)
