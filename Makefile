@@ -49,9 +49,11 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "No Chromium found and cannot install it: browser tests will skip (fail under CI=true)."; fi
 
+# Lint, layers and types first: each takes seconds, the suite minutes.
 test: $(VENV)/.installed-test browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VPY) -m mypy
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test browser
