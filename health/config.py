@@ -19,7 +19,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import yaml
 from django.conf import settings
@@ -29,6 +31,11 @@ from console.foundation import audit, gate, safe_yaml
 from console.foundation.roles import ADMIN, OPERATOR
 from health import operations, secrets, specs
 from health.models import AlertChannel, Check
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from console.foundation.gate import AnyUser
 
 DEFAULT_INTERVAL = "30s"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -356,7 +363,15 @@ def _channel(name: str, body, path: tuple, lines) -> dict:
 # -- applying ----------------------------------------------------------------------------------
 
 
-def import_yaml(raw, user, *, scope=None, request=None, replace: bool = False, environ=None):
+def import_yaml(
+    raw: bytes | str,
+    user: AnyUser,
+    *,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+    replace: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, list[str]]:
     """Create or update every check and channel of the file, or nothing at all.
 
     Only an admin's import may store `${VAR}` placeholders (in secret fields, for variables of
@@ -518,7 +533,9 @@ def export_yaml(reveal: bool = False) -> str:
     )
 
 
-def export_for(user, *, scope=None, request=None) -> str:
+def export_for(
+    user: AnyUser, *, scope: str | None = None, request: HttpRequest | None = None
+) -> str:
     """The export a user may have: operators get secrets redacted, admins get them as stored.
 
     Audited, since the file can carry every credential the checks use.
