@@ -178,15 +178,19 @@ class Inventory:
                 # socket the kernel holds itself, e.g. WireGuard's: no process to find.)
                 complete = False
             holders = tuple(pids or ())
+            listener = None
             previous = previous_by_inode.get(row.inode)
-            if (
-                previous is not None
-                and previous[0] is row
-                and previous[1].process is info
-                and previous[1].pids == holders
-            ):
-                listener = previous[1]
-            else:
+            if previous is not None:
+                # A plain pair, unpacked: one is built per row, and a NamedTuple builds about
+                # six times slower (400 ns against 70).
+                previous_row, previous_listener = previous
+                if (
+                    previous_row is row
+                    and previous_listener.process is info
+                    and previous_listener.pids == holders
+                ):
+                    listener = previous_listener
+            if listener is None:
                 listener = self._listener(row, holders, info)
             if row.inode:
                 current[row.inode] = (row, listener)
@@ -212,11 +216,14 @@ class Inventory:
             pids = listener.pids
             if pids and pids[0] in changed:
                 entry = previous_by_inode.get(listener.inode)
-                if entry is None or entry[1] is not listener:
+                if entry is None:
                     continue
-                replaced = self._listener(entry[0], pids, infos[pids[0]])
+                row, built = entry
+                if built is not listener:
+                    continue
+                replaced = self._listener(row, pids, infos[pids[0]])
                 listeners[index] = replaced
-                previous_by_inode[listener.inode] = (entry[0], replaced)
+                previous_by_inode[listener.inode] = (row, replaced)
         complete = not any(
             listener.process is None and (listener.pids or listener.inode) for listener in listeners
         )

@@ -160,14 +160,21 @@ def process_info(pid: int) -> ProcessInfo | None:
     )
 
 
+class _CpuSample(NamedTuple):
+    """A process's CPU time at one snapshot: two of them make its CPU share."""
+
+    ticks: int
+    at: float  # monotonic seconds
+
+
 class ProcessDetails:
     """Builds ProcessInfo for owner processes, caching by (pid, start time)."""
 
     def __init__(self, max_age: float = DETAILS_MAX_AGE) -> None:
         self.max_age = max_age
         self._static: dict[tuple[int, int], StaticDetails] = {}
-        # (pid, start) -> (cpu ticks, monotonic time) at the previous snapshot, for cpu_percent.
-        self._cpu: dict[tuple[int, int], tuple[int, float]] = {}
+        # (pid, start) -> its CPU time at the previous snapshot, for cpu_percent.
+        self._cpu: dict[tuple[int, int], _CpuSample] = {}
         # (pid, start) -> the ProcessInfo returned last time, handed out again while nothing in
         # it changed: an idle server keeps identical records, which callers can compare cheaply.
         self._last: dict[tuple[int, int], ProcessInfo] = {}
@@ -188,11 +195,11 @@ class ProcessDetails:
                 return None
             self._static[key] = static
         previous = self._cpu.get(key)
-        self._cpu[key] = (stat.cpu_ticks, now)
+        self._cpu[key] = _CpuSample(stat.cpu_ticks, now)
         cpu_percent = None
-        if previous is not None and now > previous[1]:
-            used = (stat.cpu_ticks - previous[0]) / CLOCK_TICKS
-            cpu_percent = round(100.0 * used / (now - previous[1]), 1)
+        if previous is not None and now > previous.at:
+            used = (stat.cpu_ticks - previous.ticks) / CLOCK_TICKS
+            cpu_percent = round(100.0 * used / (now - previous.at), 1)
         rss = stat.rss_pages * PAGE_SIZE
         last = self._last.get(key)
         if (

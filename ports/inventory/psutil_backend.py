@@ -23,6 +23,13 @@ _PROTOS = {socket.SOCK_STREAM: "tcp", socket.SOCK_DGRAM: "udp"}
 UNKNOWN_UID = -1
 
 
+class _ProcessKey(NamedTuple):
+    """One process, told from a later one behind the same pid by its start time."""
+
+    pid: int
+    create_time: float
+
+
 class _Connection(NamedTuple):
     family: int
     type: int
@@ -37,7 +44,7 @@ class PsutilListeners:
 
     def __init__(self) -> None:
         # (pid, create_time) -> Process; psutil keeps the CPU baseline inside the object.
-        self._processes: dict[tuple[int, float], psutil.Process] = {}
+        self._processes: dict[_ProcessKey, psutil.Process] = {}
 
     def listening(self) -> tuple[list[tuple[SocketRow, list[int]]], bool]:
         """[(row, holder pids)], and whether every socket's owner could be seen."""
@@ -104,7 +111,7 @@ class PsutilListeners:
         """Details of an owner, with cpu_percent since the previous call for the same process."""
         try:
             fresh = psutil.Process(pid)
-            key = (pid, fresh.create_time())
+            key = _ProcessKey(pid, fresh.create_time())
         except psutil.Error:
             return None
         process = self._processes.get(key)
@@ -122,7 +129,7 @@ class PsutilListeners:
                         :CMDLINE_MAX
                     ],
                     cwd=_safe(process.cwd),
-                    create_time=round(key[1], 2),
+                    create_time=round(key.create_time, 2),
                     ppid=_safe(process.ppid),
                     rss=_safe(lambda: process.memory_info().rss),
                     # psutil's first reading has no baseline and says 0.0; ours says "unknown".
@@ -132,7 +139,7 @@ class PsutilListeners:
             return None
 
     def forget_except(self, alive: set[int]) -> None:
-        for key in [key for key in self._processes if key[0] not in alive]:
+        for key in [key for key in self._processes if key.pid not in alive]:
             del self._processes[key]
 
 

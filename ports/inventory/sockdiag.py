@@ -71,6 +71,22 @@ class _DumpInterrupted(Exception):
     pass
 
 
+class _Batch(NamedTuple):
+    """One recv() of a dump: its bytes, the rows decoded from them, and what it said of the dump."""
+
+    data: bytes
+    rows: list[SocketRow]
+    done: bool  # the dump's last batch
+    interrupted: bool  # the kernel's tables changed while the dump was read
+
+
+class _KnownRow(NamedTuple):
+    """A decoded socket, with its port as the kernel sent it: an inode number can be recycled."""
+
+    raw_port: int
+    row: SocketRow
+
+
 class SockDiagClient:
     """Keeps one netlink socket open and reuses decoded rows of sockets already seen.
 
@@ -79,11 +95,11 @@ class SockDiagClient:
 
     def __init__(self) -> None:
         self._sock: socket.socket | None = None
-        # kind of dump -> the reply batches of the previous dump: (bytes, rows, done, interrupted)
-        self._batches: dict[int, list[tuple[bytes, list[SocketRow], bool, bool]]] = {}
-        # inode -> (raw port, decoded row): a socket's address never changes, so only new inodes
-        # are decoded.
-        self._rows: dict[int, tuple[int, SocketRow]] = {}
+        # kind of dump -> the reply batches of the previous dump
+        self._batches: dict[int, list[_Batch]] = {}
+        # inode -> its decoded row: a socket's address never changes, so only new inodes are
+        # decoded.
+        self._rows: dict[int, _KnownRow] = {}
         self._interface_names: dict[int, str] = {}
         # The list listening() returned last, handed out again while every reply batch was
         # byte-identical to the previous dump's: callers then tell "nothing changed" by identity.
@@ -152,26 +168,26 @@ class SockDiagClient:
             0,
         )
         previous = self._batches.get(kind, [])
-        batches: list[tuple[bytes, list[SocketRow], bool, bool]] = []
+        batches: list[_Batch] = []
         interrupted = False
         try:
             sock.send(header + _REQUEST.pack(family, protocol, 0, states))
             while True:
                 data = sock.recv(_RECV_BUFFER)
                 index = len(batches)
-                if index < len(previous) and previous[index][0] == data:
+                if index < len(previous) and previous[index].data == data:
                     # The kernel sent exactly what it sent last time: same sockets, same rows.
                     batch = previous[index]
-                    rows.extend(batch[1])
+                    rows.extend(batch.rows)
                 else:
                     self._fresh = True
                     batch_rows: list[SocketRow] = []
                     done, batch_interrupted = self._parse(data, seq, proto, family, batch_rows)
                     rows.extend(batch_rows)
-                    batch = (data, batch_rows, done, batch_interrupted)
+                    batch = _Batch(data, batch_rows, done, batch_interrupted)
                 batches.append(batch)
-                interrupted = interrupted or batch[3]
-                if batch[2]:
+                interrupted = interrupted or batch.interrupted
+                if batch.done:
                     break
         except BaseException:
             # Whatever stopped us (an error, Ctrl-C), the rest of this dump is still queued.
@@ -210,12 +226,12 @@ class SockDiagClient:
                 raw_port, uid, inode = read_message(data, body)
                 known_row = known.get(inode)
                 # The port check guards against an inode number recycled between two polls.
-                if known_row is not None and known_row[0] == raw_port:
-                    append(known_row[1])
+                if known_row is not None and known_row.raw_port == raw_port:
+                    append(known_row.row)
                     continue
                 row = self._decode(proto, family_name, data, body, uid, inode)
                 if inode:  # 0: a kernel socket, never cached
-                    known[inode] = (raw_port, row)
+                    known[inode] = _KnownRow(raw_port, row)
                 append(row)
             elif msg_type == NLMSG_DONE:
                 return True, interrupted
