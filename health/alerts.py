@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
-from django import db
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Max
 from django.utils import timezone
 
+from console.foundation.database_thread import DatabaseThread
 from console.foundation.waiting import first_of
 from health import secrets, states
 from health.models import Alert, AlertAttempt, AlertChannel, AlertStatus, Check
@@ -369,18 +366,14 @@ async def worker(
     waker = (loop, wake)
     with _wakers_lock:
         _wakers.add(waker)
-    database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alert-worker-db")
-    # Channels' wrapper keeps the thread's connection as a request's is: aged or broken, replaced.
-    in_database = functools.partial(
-        database_sync_to_async, thread_sensitive=False, executor=database
-    )
+    database = DatabaseThread("alert-worker-db")
+    in_database = database.wrap
     try:
         await _work(stop, wake, idle_poll_s, reminders_every_s, in_database)
     finally:
         with _wakers_lock:
             _wakers.discard(waker)
-        await loop.run_in_executor(database, db.connections.close_all)
-        database.shutdown(wait=False)
+        await database.close()
 
 
 # The running workers' wake events, so that alerts enqueued outside the scheduler (the exposure

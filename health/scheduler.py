@@ -26,12 +26,12 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django import db
 from django.conf import settings
 
+from console.foundation.database_thread import DatabaseThread
 from console.foundation.waiting import first_of
 from health import storage
 from health.models import Check
@@ -103,13 +103,14 @@ class Scheduler:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._signature: tuple | None = None
-        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="health-db")
+        # Polled every second: the connection is kept, and replaced only after a failed call.
+        self._db = DatabaseThread("health-db", as_request=False)
         self._wakeup = asyncio.Event()
         self._results = asyncio.Event()  # set when results wait to be flushed
 
     async def db(self, function, *args):
         """Run ORM work on the scheduler's own database thread, never on the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
+        return await self._db.run(function, *args)
 
     # -- the set of checks ---------------------------------------------------------------
 
@@ -270,8 +271,7 @@ class Scheduler:
             from health.probes.http import close_clients
 
             await close_clients()
-            await self.db(db.connections.close_all)
-            self._db.shutdown(wait=False)
+            await self._db.close()
 
 
 def _now():

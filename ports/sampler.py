@@ -14,17 +14,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django import db
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from console.foundation.database_thread import DatabaseThread
 from ports import inventory
 from ports.inventory.records import Listener, Snapshot
 from ports.listing import listener_payload
@@ -128,7 +126,7 @@ class Sampler:
         self._shared = threading.Lock()
         self._matcher = None
         self._matcher_at = 0.0
-        self._database: ThreadPoolExecutor | None = None  # started by the first database call
+        self._database = DatabaseThread("port-sampler-db")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sample until `stop` is set: a polling thread takes the snapshots, this loop the rest.
@@ -291,23 +289,12 @@ class Sampler:
         return self._matcher
 
     async def _in_database_thread(self, function, *args):
-        """Run ORM work on the sampler's own thread, its connection kept as a request's is.
-
-        Django's async ORM and sync_to_async queue on asgiref's one shared thread, which the
-        alert worker, the other services and the websocket consumers use too: a burst of port
-        events must not wait behind a slow alert delivery, nor hold one up.
-        """
-        if self._database is None:
-            self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="port-sampler-db")
-        call = database_sync_to_async(function, thread_sensitive=False, executor=self._database)
-        return await call(*args)
+        """Run ORM work on the sampler's own thread (see console.foundation.database_thread)."""
+        return await self._database.run(function, *args)
 
     async def close(self) -> None:
         """Close the database thread's connections and end it (`run` does when it stops)."""
-        database, self._database = self._database, None
-        if database is not None:
-            await asyncio.get_running_loop().run_in_executor(database, db.connections.close_all)
-            database.shutdown(wait=False)
+        await self._database.close()
 
     def _until_prune(self) -> float:
         return max(0.0, self._last_prune + PRUNE_EVERY_SECONDS - time.monotonic())

@@ -176,8 +176,7 @@ async def test_it_applies_edits_without_a_restart():
         assert set(scheduler.specs) == {other.id}
         assert check.id not in scheduler.due
     finally:
-        await scheduler.db(lambda: None)
-        scheduler._db.shutdown()
+        await scheduler._db.close()
 
 
 @pytest.mark.django_db(transaction=True)
