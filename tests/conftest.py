@@ -19,6 +19,16 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+
+def pytest_configure(config) -> None:
+    """Passwords are hashed with MD5 in this process's tests: the real hasher (PBKDF2, over a
+    million rounds) cost about half a second per user made or password checked, which was most of
+    the suite's time, and the hash algorithm is not what any test here is about. Consoles that
+    tests start as subprocesses keep the real one."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 def skip_or_fail(reason: str) -> None:
     """A missing service or browser skips locally but fails under CI, where it must be there."""
     if IN_CI:
