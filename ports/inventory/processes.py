@@ -148,6 +148,20 @@ def process_info(pid: int) -> ProcessInfo | None:
     again = read_stat(pid)
     if again is None or again.start_ticks != stat.start_ticks:
         return None
+    return _info(pid, static, stat, stat.rss_pages * PAGE_SIZE)
+
+
+class _CpuSample(NamedTuple):
+    """A process's CPU time at one snapshot: two of them make its CPU share."""
+
+    ticks: int
+    at: float  # monotonic seconds
+
+
+def _info(
+    pid: int, static: StaticDetails, stat: ProcStat, rss: int, cpu_percent: float | None = None
+) -> ProcessInfo:
+    """The record of a process from its kept details and its latest /proc/PID/stat."""
     return ProcessInfo(
         pid=pid,
         name=static.name,
@@ -156,15 +170,9 @@ def process_info(pid: int) -> ProcessInfo | None:
         cwd=static.cwd,
         create_time=static.create_time,
         ppid=stat.ppid,
-        rss=stat.rss_pages * PAGE_SIZE,
+        rss=rss,
+        cpu_percent=cpu_percent,
     )
-
-
-class _CpuSample(NamedTuple):
-    """A process's CPU time at one snapshot: two of them make its CPU share."""
-
-    ticks: int
-    at: float  # monotonic seconds
 
 
 class ProcessDetails:
@@ -213,17 +221,7 @@ class ProcessDetails:
             self._made_from[key] = stat
             return last
         self._made_from[key] = stat
-        info = self._last[key] = ProcessInfo(
-            pid=pid,
-            name=static.name,
-            user=static.user,
-            cmdline=static.cmdline,
-            cwd=static.cwd,
-            create_time=static.create_time,
-            ppid=stat.ppid,
-            rss=rss,
-            cpu_percent=cpu_percent,
-        )
+        info = self._last[key] = _info(pid, static, stat, rss, cpu_percent)
         return info
 
     def forget_except(self, alive: set[tuple[int, int]]) -> None:
