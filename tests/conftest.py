@@ -19,7 +19,6 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-
 def pytest_configure(config) -> None:
     """Passwords are hashed with MD5 in this process's tests: the real hasher (PBKDF2, over a
     million rounds) cost about half a second per user made or password checked, which was most of
@@ -28,6 +27,7 @@ def pytest_configure(config) -> None:
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 
 def skip_or_fail(reason: str) -> None:
     """A missing service or browser skips locally but fails under CI, where it must be there."""
