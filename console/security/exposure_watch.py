@@ -45,7 +45,6 @@ class ExposureWatch:
         self.pids: dict[Key, tuple[int, ...]] = {}
         self.checked_at = time.time()
         self.duration_ms = 0.0
-        self.probed = 0
 
     def audit(self) -> Audit:
         findings = self.findings  # one read: the loop replaces the dict, never mutates it
@@ -102,17 +101,14 @@ class ExposureWatch:
         return changed, new_dangers
 
 
-_watch: ExposureWatch | None = None
-
-
 def current() -> ExposureWatch | None:
-    """The watch running in this process, if any."""
-    return _watch
+    """The watch running in this process, if any (the one exposures' readers are given)."""
+    watching = exposures.watching()
+    return watching if isinstance(watching, ExposureWatch) else None
 
 
 async def run(stop: asyncio.Event) -> None:
     """The background service: watch until `stop` is set."""
-    global _watch
     layer = get_channel_layer()
     if layer is None:
         logger.warning("no channel layer: the exposure audit is not live")
@@ -120,7 +116,6 @@ async def run(stop: asyncio.Event) -> None:
     channel = await layer.new_channel()
     await layer.group_add(sampler.GROUP, channel)
     watch = ExposureWatch()
-    _watch = watch
     exposures.watch_with(watch)
     try:
         while not stop.is_set():
@@ -135,7 +130,6 @@ async def run(stop: asyncio.Event) -> None:
             await _next_wake(layer, channel, stop)
     finally:
         exposures.watch_with(None)
-        _watch = None
         with contextlib.suppress(Exception):
             await layer.group_discard(sampler.GROUP, channel)
 

@@ -321,6 +321,11 @@ _cached: Audit | None = None
 _watching: Watching | None = None  # the live watch, while it runs in this process
 
 
+def watching() -> Watching | None:
+    """The live watch running in this process, if any."""
+    return _watching
+
+
 def watch_with(watching: Watching | None) -> None:
     """Called by the live watch as it starts (with itself) and stops (with None)."""
     global _watching
