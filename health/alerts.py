@@ -85,6 +85,13 @@ def enqueue(transitions) -> list[Alert]:
     return Alert.objects.bulk_create(rows)
 
 
+def _one_line(command: str, limit: int = 80) -> str:
+    """A command line short enough for an alert's first line: a `python -c` script or a long
+    path would otherwise push the risk and the fix past the message's 500 characters."""
+    flat = " ".join(command.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def enqueue_exposures(findings) -> list[Alert]:
     """One "exposure" alert per new dangerous listener, for each channel that asked for them.
 
@@ -98,7 +105,7 @@ def enqueue_exposures(findings) -> list[Alert]:
     since = timezone.now() - timedelta(days=1)
     rows = []
     for finding in findings:
-        name = f"port {finding.port} {finding.kind} ({finding.process}, pid {finding.pid})"
+        name = f"port {finding.port} {finding.kind} ({_one_line(finding.process)}, pid {finding.pid})"
         message = message_for("exposure", name, "danger", f"{finding.risk} Fix: {finding.fix}")
         for channel in channels:
             told = Alert.objects.filter(

@@ -282,3 +282,30 @@ async def test_the_worker_delivers_while_the_shared_database_thread_is_busy(rece
     assert delivered == ["api down"]
     sent = await Alert.objects.aget(channel=channel)
     assert sent.status == "sent"
+
+
+def test_an_exposure_alert_keeps_its_risk_and_fix_however_long_the_command():
+    from console.security.exposures import Finding
+
+    AlertChannel.objects.create(
+        name="hook", kind="webhook", config={"url": "http://127.0.0.1:9/"}, on_exposure=True
+    )
+    script = "\n".join(f"line_{n} = {'x' * 30}" for n in range(40))
+    finding = Finding(
+        port=5000,
+        proto="tcp",
+        address="0.0.0.0",
+        exposure="lan",
+        pid=4242,
+        process=f"/a/very/long/path/{'deep/' * 30}python -c {script}",
+        kind="werkzeug-debugger",
+        severity="danger",
+        risk="The Werkzeug debugger is reachable.",
+        fix="Stop it, or bind it to 127.0.0.1.",
+        probed=True,
+    )
+    (alert,) = alerts.enqueue_exposures([finding])
+    first_line = alert.message.split(": ", 1)[1]
+    assert "\n" not in alert.message
+    assert alert.message.endswith("Fix: Stop it, or bind it to 127.0.0.1.")
+    assert "pid 4242" in first_line
