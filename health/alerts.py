@@ -105,7 +105,8 @@ def enqueue_exposures(findings) -> list[Alert]:
     since = timezone.now() - timedelta(days=1)
     rows = []
     for finding in findings:
-        name = f"port {finding.port} {finding.kind} ({_one_line(finding.process)}, pid {finding.pid})"
+        process = _one_line(finding.process)
+        name = f"port {finding.port} {finding.kind} ({process}, pid {finding.pid})"
         message = message_for("exposure", name, "danger", f"{finding.risk} Fix: {finding.fix}")
         for channel in channels:
             told = Alert.objects.filter(
