@@ -35,6 +35,68 @@ class ProcessInfo:
     cpu_percent: float | None = None  # share of one core since the previous snapshot
 
 
+# What each holder of a socket is to the others (see ports.inventory.servers.roles_of):
+MASTER = "master"  # a pre-fork server's parent (gunicorn, uvicorn --workers): respawns workers
+RELOADER = "reloader"  # a dev server's watcher (Flask --debug, uvicorn --reload): restarts its child
+WORKER = "worker"  # a master's child
+CHILD = "child"  # a reloader's child, or a short-lived fork of a holder
+PROCESS = "process"  # a holder with no other holder above or below it
+ROLES = (MASTER, RELOADER, WORKER, CHILD, PROCESS)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """One process holding a listening socket, as the listing and the sampler's events show it."""
+
+    pid: int
+    create_time: float | None  # None when the process could not be read
+    name: str
+    cmdline: str
+    ppid: int | None
+    role: str  # one of ROLES
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessNode:
+    """A process in the tree walk from a holder to its server's root (ports.inventory.servers)."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    sid: int
+    tty: int  # the controlling terminal's device number; 0 for none
+    name: str
+    cmdline: str
+    create_time: float
+    uid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Manager:
+    """What would restart a server if it were killed, and the way to stop it that sticks."""
+
+    kind: str  # "systemd" | "systemd-user" | "docker" | "podman" | "pm2" | "supervisord"
+    #            | "launchd" | "terminal" | "none"
+    name: str  # the unit, container, program; "" for a terminal
+    stop_command: str  # "systemctl stop postgresql@15-main", "docker stop web-1", "Ctrl-C in ..."
+    restarts: bool  # True when killing the server's processes would only get them restarted
+    container_id: str = ""  # docker/podman: the full id, to stop it through the Engine API
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """The process a user means by "the server" on a port, and every process of its tree."""
+
+    pid: int
+    create_time: float
+    name: str
+    cmdline: str
+    kind: str  # "gunicorn", "Django runserver", "Flask", "uvicorn", "Vite", ... or the name
+    pids: tuple[int, ...]  # the root and all its descendants, root first
+    leads_group: bool  # the root leads its process group (a shell's job): signal the group
+    manager: Manager | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Listener:
     proto: str  # "tcp" | "udp"
@@ -47,6 +109,8 @@ class Listener:
     process: ProcessInfo | None = None  # the oldest holder; None when the owner cannot be read
     service: str | None = None  # "Flask", "PostgreSQL", ... a hint, not a fact
     exposure: str = field(default="")
+    holders: tuple[Holder, ...] = ()  # one per pid in `pids`, same order
+    dual_stack: bool = False  # an IPv6 wildcard that also takes IPv4 (IPV6_V6ONLY off)
 
     def __post_init__(self) -> None:
         if not self.exposure:

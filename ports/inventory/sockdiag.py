@@ -61,6 +61,7 @@ class SocketRow(NamedTuple):
     port: int
     inode: int  # 0 for sockets the kernel itself holds (e.g. a WireGuard or NFS socket)
     uid: int
+    dual_stack: bool = False  # IPv6 socket with IPV6_V6ONLY off: it also holds the IPv4 port
 
 
 class SockDiagError(OSError):
