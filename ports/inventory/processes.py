@@ -22,6 +22,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
+Activity = tuple[bytes, ...]  # each thread's id and schedstat line (see thread_activity)
+
+
 class ProcStat(NamedTuple):
     """The fields of /proc/PID/stat we use."""
 
@@ -230,3 +233,64 @@ class ProcessDetails:
             if len(cache) > len(alive):
                 for key in cache.keys() - alive:
                     del cache[key]
+
+
+# -- counters the socket-owner cache reads (ports.inventory.socket_owners) ---------------------
+
+
+def thread_activity(pid: int) -> Activity | None:
+    """What each thread of a process has run: /proc/PID/task/TID/schedstat, by thread.
+
+    Its fields (time on a CPU in ns, time waiting for one, times scheduled in) move whenever the
+    thread runs at all, and a process changes its fd table only by running. None when unreadable.
+    """
+    try:
+        tasks = os.open(f"/proc/{pid}/task", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        threads = []
+        for tid in os.listdir(tasks):
+            fd = os.open(f"{tid}/schedstat", os.O_RDONLY, dir_fd=tasks)
+            try:
+                threads.append(tid.encode() + b" " + os.read(fd, 128))
+            finally:
+                os.close(fd)
+        return tuple(threads)
+    except OSError:
+        return None  # a thread came or went while we read: count the process as active
+    finally:
+        os.close(tasks)
+
+
+def list_pids() -> set[int]:
+    return {int(name) for name in os.listdir("/proc") if name.isdigit()}
+
+
+def task_counters() -> tuple[bytes, bytes] | None:
+    """(tasks on the machine, last pid handed out in this pid namespace) from /proc/loadavg.
+
+    "0.50 0.40 0.30 2/150 12345": 150 tasks (threads) exist and 12345 was the last pid handed
+    out; a fork or thread start moves the second, reaping one moves the first.
+    """
+    try:
+        fd = os.open("/proc/loadavg", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fields = os.read(fd, 256).split()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(fields) < 5 or b"/" not in fields[3]:
+        return None
+    return fields[3].partition(b"/")[2], fields[4]
+
+
+def same_pid_namespace() -> bool:
+    """Whether /proc is our pid namespace's: loadavg's last pid is counted per namespace."""
+    try:
+        return os.readlink("/proc/self") == str(os.getpid())
+    except OSError:
+        return False

@@ -31,7 +31,8 @@ from collections.abc import Callable, Collection, Iterable
 from collections.abc import Set as AbstractSet
 from typing import Final, NamedTuple
 
-from ports.inventory.processes import ProcStat, read_stat
+from ports.inventory import processes
+from ports.inventory.processes import Activity, ProcStat, read_stat
 
 # `stat("/proc/PID/fd").st_size` is the number of open fds since Linux 6.2; before that it is 0.
 _SOCKET_PREFIX = "socket:["
@@ -45,7 +46,6 @@ _UNREADABLE = (-1, -1)
 USAGE_MAX_AGE = 1.0
 
 FdSignature = tuple[int, int]  # (inode of /proc/PID/fd, open fds): changes with either
-Activity = tuple[bytes, ...]  # each thread's id and schedstat line
 
 
 class _NotRead(enum.Enum):
@@ -114,7 +114,7 @@ class SocketOwners:
         self.recent_owner_for = recent_owner_for
         self._clock = clock
         self._counts_fds = _kernel_counts_fds()
-        self._can_skip_listing = _same_pid_namespace()
+        self._can_skip_listing = processes.same_pid_namespace()
         self._tasks_seen: tuple[bytes, bytes] | None = None  # (threads, last pid) at the listing
         self._last_listing = float("-inf")
         self._sockets_of: dict[int, dict[int, int]] = {}  # pid -> {socket inode: fd}
@@ -130,6 +130,8 @@ class SocketOwners:
         self._last_full_scan = float("-inf")
         self._generation = 0  # bumped whenever the holders map changes
         self._holders_cache: _HoldersView | None = None
+        # The listening inodes of the previous call: a new one gets all its holders found at once.
+        self._listening_seen: AbstractSet[int] = frozenset()
         # scans by cause: new pids, the rolling rescan, owners whose fd table or pid changed, and
         # searches for a listener's unknown owner (full scans are counted apart).
         self.counters = {
@@ -142,6 +144,7 @@ class SocketOwners:
             "rolling_skips": 0,
             "owner_scans": 0,
             "search_scans": 0,
+            "new_socket_scans": 0,
         }
 
     # -- the per-poll entry point -----------------------------------------------------------------
@@ -161,7 +164,7 @@ class SocketOwners:
         # Listing /proc (a few hundred entries) was a sixth of an idle poll. The task count and
         # the last pid handed out, both in /proc/loadavg, move whenever a process or thread is
         # created or reaped: while neither moved, the pids in /proc are the ones listed last.
-        tasks = _tasks() if self._can_skip_listing else None
+        tasks = processes.task_counters() if self._can_skip_listing else None
         if (
             first_poll
             or tasks is None
@@ -170,7 +173,7 @@ class SocketOwners:
         ):
             self._tasks_seen = tasks  # read before listing: a fork after it shows next poll
             self._last_listing = now
-            pids_now = _list_pids()
+            pids_now = processes.list_pids()
             for pid in self._fd_count.keys() - pids_now:
                 self._forget(pid)
             new_pids = pids_now - self._fd_count.keys()
@@ -190,6 +193,7 @@ class SocketOwners:
         listening_set = listening if isinstance(listening, set | frozenset) else set(listening)
         stats: dict[int, ProcStat] = {}
         searched = first_poll  # the first poll was a full scan: nothing left to search
+        completed = first_poll  # ... and found every holder of every socket
         while True:
             generation = self._generation
             owners, orphans, owner_pids = self._holders_of(listening_set)
@@ -201,7 +205,12 @@ class SocketOwners:
                 searched = True
                 self._search(unresolved, owner_pids, now)
                 continue
+            if not completed:
+                completed = True
+                if self._complete_new_sockets(listening_set, owners, stats, now):
+                    continue
             break
+        self._listening_seen = listening_set
 
         if not owner_pids <= stats.keys():
             # Holders that exited (or became unreadable) since they were scanned.
@@ -219,6 +228,58 @@ class SocketOwners:
             self._unresolvable |= missing
         self._expire_recent_owners(now)
         return owners, stats, missing
+
+    def _complete_new_sockets(
+        self,
+        listening: AbstractSet[int],
+        owners: dict[int, list[int]],
+        stats: dict[int, ProcStat],
+        now: float,
+    ) -> bool:
+        """Find every holder of the sockets that are new since the last call; True if any was.
+
+        A new socket's first known holder is often not its only one: a gunicorn master or a
+        reloader binds it, and we learn of it through the workers or the child it forks, which
+        are new processes and so scanned at once, while the parent that bound it was scanned
+        before it bound and would wait for the rolling rescan (up to `full_rescan_every`). The
+        parent bound it, so its fd table changed: re-read the new holders' ancestors and every
+        process whose fd table changed since it was read. A new socket is rare; on an idle
+        poll this costs one set comparison.
+        """
+        seen = self._listening_seen
+        if listening is seen:
+            return False
+        fresh = listening - seen
+        if not fresh:
+            return False
+        generation = self._generation
+        holders = {pid for inode in fresh for pid in owners.get(inode, ())}
+        for pid in self._ancestors(holders, stats):
+            # Even with an unchanged fd count: it may have closed one fd as it bound the socket.
+            if pid in self._fd_count:
+                self.counters["new_socket_scans"] += 1
+                self._scan(pid, now)
+        self._scan_changed(now)
+        return self._generation != generation
+
+    def _ancestors(self, pids: set[int], stats: dict[int, ProcStat]) -> set[int]:
+        """The parents, grandparents, ... of `pids` below pid 1 (that are not in `pids`)."""
+        found: set[int] = set()
+        for pid in pids:
+            stat = stats.get(pid) or read_stat(pid)
+            for _ in range(64):  # a bound: pid namespaces and reparenting cannot make a loop
+                if stat is None or stat.ppid <= 1 or stat.ppid in found or stat.ppid in pids:
+                    break
+                found.add(stat.ppid)
+                stat = read_stat(stat.ppid)
+        return found
+
+    def _scan_changed(self, now: float) -> None:
+        """Re-read every known process whose fd table changed since it was last read."""
+        for pid, count in list(self._fd_count.items()):
+            if self._count_fds(pid) != count:
+                self.counters["new_socket_scans"] += 1
+                self._scan(pid, now)
 
     def _holders_of(
         self, listening: AbstractSet[int]
@@ -257,7 +318,7 @@ class SocketOwners:
         self.counters["scans"] += 1
         # Take the count, the start time and the threads' run counters before listing: a change
         # during the listing then shows up next time and triggers another read, never a miss.
-        self._activity[pid] = _activity(pid) if activity is _NOT_READ else activity
+        self._activity[pid] = processes.thread_activity(pid) if activity is _NOT_READ else activity
         count = self._count_fds(pid)
         stat = self._read_stat(pid, now)
         self._start[pid] = stat.start_ticks if stat else -1
@@ -350,7 +411,7 @@ class SocketOwners:
     def _rolling_rescan(self, now: float, skip: set[int]) -> None:
         due = [pid for pid, when in self._rescan_due.items() if when <= now and pid not in skip]
         for pid in due:
-            activity = _activity(pid)
+            activity = processes.thread_activity(pid)
             if activity is not None and activity == self._activity.get(pid):
                 # None of its threads has run since we read its fds, so it made no system call:
                 # its fd table is as we read it. Most processes sleep; reading the run counters
@@ -474,7 +535,7 @@ class SocketOwners:
             return unresolved
 
         if now - self._last_full_scan >= self.fallback_scan_every:
-            self._full_scan(_list_pids(), now)
+            self._full_scan(processes.list_pids(), now)
             unresolved = self._unowned(unresolved)
             self._unresolvable |= unresolved
         return unresolved
@@ -485,61 +546,3 @@ class SocketOwners:
         ]
         for pid in expired:
             del self._recent_owners[pid]
-
-
-def _activity(pid: int) -> Activity | None:
-    """What each thread of a process has run: /proc/PID/task/TID/schedstat, by thread.
-
-    Its fields (time on a CPU in ns, time waiting for one, times scheduled in) move whenever the
-    thread runs at all, and a process changes its fd table only by running. None when unreadable.
-    """
-    try:
-        tasks = os.open(f"/proc/{pid}/task", os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return None
-    try:
-        threads = []
-        for tid in os.listdir(tasks):
-            fd = os.open(f"{tid}/schedstat", os.O_RDONLY, dir_fd=tasks)
-            try:
-                threads.append(tid.encode() + b" " + os.read(fd, 128))
-            finally:
-                os.close(fd)
-        return tuple(threads)
-    except OSError:
-        return None  # a thread came or went while we read: count the process as active
-    finally:
-        os.close(tasks)
-
-
-def _list_pids() -> set[int]:
-    return {int(name) for name in os.listdir("/proc") if name.isdigit()}
-
-
-def _tasks() -> tuple[bytes, bytes] | None:
-    """(tasks on the machine, last pid handed out in this pid namespace) from /proc/loadavg.
-
-    "0.50 0.40 0.30 2/150 12345": 150 tasks (threads) exist and 12345 was the last pid handed
-    out; a fork or thread start moves the second, reaping one moves the first.
-    """
-    try:
-        fd = os.open("/proc/loadavg", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fields = os.read(fd, 256).split()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(fields) < 5 or b"/" not in fields[3]:
-        return None
-    return fields[3].partition(b"/")[2], fields[4]
-
-
-def _same_pid_namespace() -> bool:
-    """Whether /proc is our pid namespace's: loadavg's last pid is counted per namespace."""
-    try:
-        return os.readlink("/proc/self") == str(os.getpid())
-    except OSError:
-        return False
