@@ -13,7 +13,7 @@ from console.foundation.roles import OPERATOR
 from ports import free_ports, inventory, operations
 from ports.history import opener_of, port_timeline
 from ports.inventory.diagnosis import explain_port
-from ports.listing import ListenerFilter, listener_payload
+from ports.listing import ListenerFilter, listener_payload, manager_payload
 from ports.models import PortEvent
 from ports.registry import operations as registry
 from ports.stopping import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
@@ -39,6 +39,35 @@ class ProcessOut(Schema):
     cpu_percent: float | None
 
 
+class HolderOut(Schema):
+    pid: int
+    create_time: float | None
+    name: str
+    cmdline: str
+    ppid: int | None
+    role: Literal["master", "reloader", "worker", "child", "process"]
+
+
+class ServerOut(Schema):
+    pid: int
+    create_time: float
+    name: str
+    cmdline: str
+    kind: str = Field(description='"gunicorn", "Django runserver", "Flask", ... or its name')
+    pids: list[int] = Field(description="the root and every process of its tree, root first")
+    leads_group: bool = Field(description="a stop signals the root's process group")
+
+
+class ManagerOut(Schema):
+    kind: str = Field(
+        description='"systemd", "systemd-user", "docker", "podman", "container", "pm2", '
+        '"supervisord", "launchd", "terminal" or "none"'
+    )
+    name: str
+    stop_command: str
+    restarts: bool = Field(description="killing its processes would only get them restarted")
+
+
 class ListenerOut(Schema):
     id: str
     proto: str
@@ -53,6 +82,10 @@ class ListenerOut(Schema):
     service: str | None
     project: str | None
     is_console: bool
+    holders: list[HolderOut]
+    dual_stack: bool = Field(description="an IPv6 wildcard that also holds the IPv4 port")
+    server: ServerOut | None = None
+    manager: ManagerOut | None = None
 
 
 class ListenersOut(Schema):
@@ -83,6 +116,9 @@ class ExplanationOut(Schema):
     summary: str
     fix: str
     time_wait_connections: int
+    alternative_port: int | None = Field(
+        None, description="a free port no project reserves, to use instead (null when free)"
+    )
 
 
 class PortOut(Schema):
@@ -147,8 +183,19 @@ class FreePortQuery(Schema):
     host: str = Field("127.0.0.1", max_length=64)
 
 
+class SkippedPortOut(Schema):
+    port: int
+    reason: Literal["held", "reserved", "time-wait", "busy", "privileged", "excluded"]
+    detail: str
+
+
 class FreePortsOut(Schema):
     ports: list[int]
+    skipped: list[SkippedPortOut] = Field(
+        description=f"why each port below the last one found was passed over, in order: the "
+        f"first {free_ports.MAX_SKIPPED_REPORTED} only (one entry stands for the whole "
+        "privileged range)"
+    )
 
 
 class TerminateIn(Schema):
@@ -164,6 +211,42 @@ class TerminateOut(Schema):
     outcome: Literal["terminated", "killed", "still-running"]
     released: bool
     signals_sent: list[str]
+    elapsed_ms: float
+    warnings: list[str]
+
+
+class StopIn(Schema):
+    server_pid: int = Field(..., ge=0, description="the listing's `server.pid`")
+    server_create_time: float = Field(..., description="the listing's `server.create_time`")
+    grace_seconds: float = Field(DEFAULT_GRACE_SECONDS, ge=0, le=MAX_GRACE_SECONDS)
+    escalate: bool = Field(False, description="KILL what is left after the grace period")
+    dry_run: bool = Field(False, description="return the plan and signal nothing")
+
+
+class PlanStepOut(Schema):
+    pid: int
+    role: str
+    name: str
+    signal: Literal["TERM", "none"]
+    via: Literal["group", "pid", "container", "manager"]
+
+
+class RespawnedOut(Schema):
+    pid: int
+    name: str
+
+
+class StopOut(Schema):
+    server_pid: int
+    outcome: Literal[
+        "dry-run", "stopped", "killed", "still-running", "managed", "container-stopped"
+    ]
+    released: bool
+    respawned: list[RespawnedOut]
+    plan: list[PlanStepOut]
+    warnings: list[str]
+    signals_sent: list[str]
+    manager: ManagerOut | None
     elapsed_ms: float
 
 
@@ -183,7 +266,7 @@ def list_ports(request, filters: Query[PortFilters]):
         "sampled_at": snapshot.sampled_at,
         "complete": snapshot.complete,
         "count": len(chosen),
-        "items": [listener_payload(listener, project_of(listener)) for listener in page],
+        "items": _with_servers(page, project_of),
     }
 
 
@@ -191,10 +274,16 @@ def list_ports(request, filters: Query[PortFilters]):
 @router.get("/ports/free", response=FreePortsOut)
 def list_free_ports(request, query: Query[FreePortQuery]):
     # Other projects' reserved ports are never offered, here or anywhere in the console.
-    ports = free_ports.find_free_port(
-        query.near, count=query.count, host=query.host, exclude=registry.reserved_ports()
+    scan = free_ports.scan_free_ports(
+        query.near, count=query.count, host=query.host, reserved=registry.reserved_ports()
     )
-    return {"ports": ports}
+    return {
+        "ports": scan.ports,
+        "skipped": [
+            {"port": each.port, "reason": each.reason.value, "detail": each.detail}
+            for each in scan.skipped
+        ],
+    }
 
 
 @router.get("/ports/{port}", response=PortOut)
@@ -202,15 +291,29 @@ def port_detail(request, port: int = PortNumber):
     snapshot = inventory.snapshot()
     listeners = snapshot.on_port(port)
     project_of = registry.project_matcher()
+    # `free`: would a plain server (bind() without SO_REUSEADDR) started now bind it?
+    explanation = explain_port(
+        port,
+        snapshot,
+        project_of=project_of,
+        opener_of=opener_of,
+        reserved=registry.reserved_ports(),
+    )
     return {
         "port": port,
-        "free": not listeners,
-        "listeners": [listener_payload(listener, project_of(listener)) for listener in listeners],
-        "explanation": explain_port(
-            port, snapshot, project_of=project_of, opener_of=opener_of
-        ).as_dict(),
+        "free": explanation.free,
+        "listeners": _with_servers(listeners, project_of),
+        "explanation": explanation.as_dict(),
         "history": [span.as_dict() for span in port_timeline(port)],
     }
+
+
+def _with_servers(listeners, project_of) -> list[dict]:
+    servers = inventory.servers_of(listeners)
+    return [
+        listener_payload(listener, project_of(listener), servers.get(listener.inode))
+        for listener in listeners
+    ]
 
 
 @router.get("/events", response=EventsOut)
@@ -275,5 +378,33 @@ def terminate(request, body: TerminateIn, port: int = PortNumber):
         "outcome": result.outcome,
         "released": result.released,
         "signals_sent": list(result.signals_sent),
+        "elapsed_ms": result.elapsed_ms,
+        "warnings": list(result.warnings),
+    }
+
+
+@router.post("/ports/{port}/stop", response=StopOut, auth=Needs(OPERATOR, "port.stop"))
+def stop(request, body: StopIn, port: int = PortNumber):
+    """Stop the whole server on a port (its root and tree), or with `dry_run` show the plan."""
+    result = operations.stop_for(
+        request.auth,
+        port=port,
+        server_pid=body.server_pid,
+        server_create_time=body.server_create_time,
+        grace_seconds=body.grace_seconds,
+        escalate=body.escalate,
+        dry_run=body.dry_run,
+        scope=getattr(request, "token_scope", None),
+        request=request,
+    )
+    return {
+        "server_pid": result.server_pid,
+        "outcome": result.outcome,
+        "released": result.released,
+        "respawned": result.respawned,
+        "plan": [step.as_dict() for step in result.plan],
+        "warnings": result.warnings,
+        "signals_sent": result.signals_sent,
+        "manager": manager_payload(result.manager),
         "elapsed_ms": result.elapsed_ms,
     }

@@ -7,18 +7,46 @@ both the host and the wildcard address can bind it.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import operator
-import socket
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from console.foundation.limits import PORT_MAX, validate_port
 from ports.errors import NoFreePort
+from ports.inventory import binding
+from ports.inventory.diagnosis import TimeWait, endpoint, time_wait_by_port
 from ports.inventory.records import Snapshot
 
-FIRST_UNPRIVILEGED_PORT = 1024
+FIRST_UNPRIVILEGED_PORT = binding.FIRST_UNPRIVILEGED_PORT
 MAX_FREE_PORTS = 100
+# A scan near a crowded range can pass over thousands of ports; the answer keeps the first ones,
+# which are the ones a user asked about (the ports just above `near`).
+MAX_SKIPPED_REPORTED = 50
+
+
+class SkipReason(StrEnum):
+    HELD = "held"  # a TCP listener holds it
+    RESERVED = "reserved"  # a project in the registry lists it
+    TIME_WAIT = "time-wait"  # only closed connections remain, for up to 60 s
+    BUSY = "busy"  # bind() fails with nothing listening: a bound socket, outgoing connections
+    PRIVILEGED = "privileged"  # below 1024
+    EXCLUDED = "excluded"  # the caller asked to leave it out
+
+
+@dataclass(frozen=True)
+class SkippedPort:
+    port: int
+    reason: SkipReason
+    detail: str  # "held by python (pid 42) on 127.0.0.1:8000", "reserved by project shop", ...
+
+
+@dataclass(frozen=True)
+class FreePortScan:
+    ports: list[int]
+    skipped: list[SkippedPort]  # the first MAX_SKIPPED_REPORTED ports passed over, in order
+    skipped_total: int = 0  # all ports passed over, reported or not
 
 
 def find_free_port(
@@ -38,41 +66,141 @@ def find_free_port(
     by outgoing connections count as busy. A port can of course be taken between this answer
     and its use.
     """
+    return _scan(near, count, host, exclude, {}, allow_privileged, explain=False).ports
+
+
+def scan_free_ports(
+    near: int = 8000,
+    count: int = 1,
+    host: str = "127.0.0.1",
+    *,
+    exclude: Iterable[int] = (),
+    reserved: Mapping[int, str] | None = None,
+    allow_privileged: bool = False,
+    snapshot: Snapshot | None = None,
+) -> FreePortScan:
+    """find_free_port's answer, with why each port before the last one found was passed over.
+
+    `reserved` maps a port to the project that lists it (the registry's reserved_ports()): never
+    offered, and named in the reason. The inventory snapshot (to name a holder) and the
+    TIME_WAIT dump are taken only when some port turns out to be busy.
+    """
+    return _scan(near, count, host, exclude, reserved or {}, allow_privileged, snapshot=snapshot)
+
+
+def is_port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """One port, judged as find_free_port judges every port it offers."""
+    validate_port("port", port)
+    probes = [*binding.wildcard_probes(), binding.host_probe(host)]
+    return binding.first_errno(probes, port) == 0
+
+
+def _scan(
+    near: int,
+    count: int,
+    host: str,
+    exclude: Iterable[int],
+    reserved: Mapping[int, str],
+    allow_privileged: bool,
+    *,
+    explain: bool = True,
+    snapshot: Snapshot | None = None,
+) -> FreePortScan:
     validate_port("near", near)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_FREE_PORTS:
         raise ValueError(f"count must be an integer between 1 and {MAX_FREE_PORTS}, got {count!r}")
-    family, address = _host_address(host)
-    if _bind_probe(family, address, 0, None) in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+    target = binding.host_probe(host)
+    if binding.bind_errno(target, 0) in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
         raise ValueError(f"{host} is not an address of this machine")
-    skip = {operator.index(port) for port in exclude}
+    excluded = {operator.index(port) for port in exclude}
     start = near if allow_privileged else max(near, FIRST_UNPRIVILEGED_PORT)
-    wildcards = _wildcard_probes()
+    probes = [*binding.wildcard_probes(), target]
+    reasons = _SkipReasons(reserved, snapshot, explain)
+    if start > near:
+        reasons.add(
+            near,
+            SkipReason.PRIVILEGED,
+            f"{near}-{start - 1} are privileged (binding them needs root or "
+            "CAP_NET_BIND_SERVICE); the search starts at 1024",
+        )
 
     found: list[int] = []
     for port in range(start, PORT_MAX + 1):
-        if port in skip:
-            continue
-        if _bindable(port, family, address, wildcards):
+        if port in reserved:
+            reasons.add(port, SkipReason.RESERVED, f"reserved by project {reserved[port]}")
+        elif port in excluded:
+            reasons.add(port, SkipReason.EXCLUDED, "excluded by the request")
+        elif code := binding.first_errno(probes, port):
+            reasons.busy(port, code)
+        else:
             found.append(port)
             if len(found) == count:
-                return found
+                return FreePortScan(found, reasons.reported, reasons.total)
     raise NoFreePort(
         f"no free port between {start} and {PORT_MAX} on {host}"
         + (f" (found {len(found)} of {count})" if found else "")
     )
 
 
-def is_port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """One port, judged as find_free_port judges every port it offers."""
-    validate_port("port", port)
-    family, address = _host_address(host)
-    return _bindable(port, family, address, _wildcard_probes())
+class _SkipReasons:
+    """The skipped ports of one scan, each told apart only while the report has room for it."""
+
+    def __init__(
+        self, reserved: Mapping[int, str], snapshot: Snapshot | None, explain: bool
+    ) -> None:
+        self.reserved = reserved
+        self.reported: list[SkippedPort] = []
+        self.total = 0
+        self._explain = explain
+        self._snapshot = snapshot
+        self._time_wait: dict[int, TimeWait] | None = None
+
+    def add(self, port: int, reason: SkipReason, detail: str) -> None:
+        self.total += 1
+        if self._explain and len(self.reported) < MAX_SKIPPED_REPORTED:
+            self.reported.append(SkippedPort(port, reason, detail))
+
+    def busy(self, port: int, code: int) -> None:
+        if not self._explain or len(self.reported) >= MAX_SKIPPED_REPORTED:
+            self.total += 1
+            return
+        if code == errno.EACCES:
+            self.add(port, SkipReason.PRIVILEGED, f"binding it needs root: {os.strerror(code)}")
+        elif code != errno.EADDRINUSE:
+            self.add(port, SkipReason.BUSY, f"bind() fails: {os.strerror(code)}")
+        elif held := _holder_text(self._inventory(), port):
+            self.add(port, SkipReason.HELD, held)
+        elif waiting := self._time_waits().get(port):
+            self.add(port, SkipReason.TIME_WAIT, waiting.describe())
+        else:
+            self.add(
+                port,
+                SkipReason.BUSY,
+                "bind() fails though nothing listens: a socket bound without listening, "
+                "or outgoing connections from this port",
+            )
+
+    def _inventory(self) -> Snapshot:
+        if self._snapshot is None:
+            self._snapshot = _inventory_snapshot()
+        return self._snapshot
+
+    def _time_waits(self) -> dict[int, TimeWait]:
+        if self._time_wait is None:
+            self._time_wait = time_wait_by_port()
+        return self._time_wait
 
 
-def _bindable(port: int, family: socket.AddressFamily, address: str, wildcards) -> bool:
-    # EADDRINUSE means taken; EACCES (a port below 1024 without the right) means not for us.
-    probes = [*wildcards, (family, address, None)]
-    return all(_bind_probe(fam, addr, port, v6only) == 0 for fam, addr, v6only in probes)
+def _holder_text(snapshot: Snapshot, port: int) -> str:
+    """ "held by python (pid 42) on 127.0.0.1:8000", or "" when no TCP listener is seen."""
+    holders = [listener for listener in snapshot.on_port(port) if listener.proto == "tcp"]
+    if not holders:
+        return ""
+    where = " and ".join(endpoint(each.address, port) for each in holders)
+    process = holders[0].process
+    if process is not None:
+        return f"held by {process.name} (pid {process.pid}) on {where}"
+    return f"held by a process of uid {holders[0].uid} on {where}"
 
 
 @dataclass(frozen=True)
@@ -133,52 +261,6 @@ def _why_busy(snapshot: Snapshot, port: int, reserved_by_others: Mapping[int, st
     if owner := reserved_by_others.get(port):
         text += f": {owner}"
     return text
-
-
-def _host_address(host: str) -> tuple[socket.AddressFamily, str]:
-    if isinstance(host, str) and host.lower() == "localhost":
-        return socket.AF_INET, "127.0.0.1"
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"host must be an IP address or 'localhost', got {host!r}") from None
-    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-    return family, str(ip)
-
-
-# One test bind: (family, address, IPV6_V6ONLY to set, or None to leave the default).
-_BindProbe = tuple[socket.AddressFamily, str, int | None]
-
-
-def _wildcard_probes() -> list[_BindProbe]:
-    """Binds that, together, collide with any TCP socket on a port: [::] dual-stack if possible."""
-    v4: _BindProbe = (socket.AF_INET, "0.0.0.0", None)
-    if socket.has_ipv6:
-        # Dual-stack first; systems without it (OpenBSD) need a v4 and a v6-only probe.
-        dual_stack: list[_BindProbe] = [(socket.AF_INET6, "::", 0)]
-        for v6only, probes in ((0, dual_stack), (1, [v4, (socket.AF_INET6, "::", 1)])):
-            if _bind_probe(socket.AF_INET6, "::", 0, v6only) == 0:
-                return probes
-    return [v4]  # IPv6 disabled
-
-
-def _bind_probe(family: socket.AddressFamily, address: str, port: int, v6only: int | None) -> int:
-    """0 when `address:port` can be bound right now, else the errno (EADDRINUSE, EACCES, ...)."""
-    try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as exc:
-        return exc.errno or -1  # EAFNOSUPPORT: no IPv6 in this kernel
-    with sock:
-        # SO_REUSEADDR stays off: with it, Linux lets the probe share the port with a socket that
-        # is bound but not yet listening.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
-        try:
-            if v6only is not None:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
-            sock.bind((address, port))
-        except OSError as exc:
-            return exc.errno or -1
-    return 0
 
 
 def _inventory_snapshot() -> Snapshot:

@@ -36,8 +36,15 @@ _MSG_FAMILY = struct.Struct("=B")
 _MSG_KEY = struct.Struct("=4xH58xII")
 _MSG_SPORT = struct.Struct("!H")  # network byte order
 _MSG_IFINDEX = struct.Struct("=I")
+_MSG_EXPIRES = struct.Struct("=I")
 _MSG_LEN = 72
-_OFF_SPORT, _OFF_SRC, _OFF_IF = 4, 8, 40
+_OFF_SPORT, _OFF_SRC, _OFF_IF, _OFF_EXPIRES = 4, 8, 40, 52
+# Attributes (struct rtattr: len, type, then the payload, 4-byte aligned) follow the message.
+_RTATTR = struct.Struct("=HH")
+# <linux/inet_diag.h> INET_DIAG_SKV6ONLY: a u8, IPV6_V6ONLY of the socket. The kernel sends it
+# for every AF_INET6 socket without being asked (inet_diag_msg_attrs_fill; seen on 6.18 for TCP
+# and UDP with idiag_ext = 0), so the dump request stays as it is.
+INET_DIAG_SKV6ONLY = 11
 
 # An interrupted dump is retried; the last attempt's result is taken as it is.
 _ATTEMPTS = 3
@@ -61,7 +68,9 @@ class SocketRow(NamedTuple):
     port: int
     inode: int  # 0 for sockets the kernel itself holds (e.g. a WireGuard or NFS socket)
     uid: int
-    dual_stack: bool = False  # IPv6 socket with IPV6_V6ONLY off: it also holds the IPv4 port
+    # A [::] socket with IPV6_V6ONLY off: it also holds the IPv4 port (blocks 0.0.0.0 binds).
+    # False for IPv4, v6-only and specific IPv6 addresses, and where the backend cannot tell.
+    dual_stack: bool = False
 
 
 class SockDiagError(OSError):
@@ -217,7 +226,7 @@ class SockDiagClient:
             length, msg_type, flags, msg_seq, _pid = read_header(data, offset)
             if length < 16:
                 raise SockDiagError("malformed netlink message")
-            body = offset + 16
+            body, end = offset + 16, min(offset + length, size)
             offset += (length + 3) & ~3
             if msg_seq != seq:
                 continue  # not a reply to this request
@@ -230,7 +239,7 @@ class SockDiagClient:
                 if known_row is not None and known_row.raw_port == raw_port:
                     append(known_row.row)
                     continue
-                row = self._decode(proto, family_name, data, body, uid, inode)
+                row = self._decode(proto, family_name, data, body, end, uid, inode)
                 if inode:  # 0: a kernel socket, never cached
                     known[inode] = _KnownRow(raw_port, row)
                 append(row)
@@ -244,20 +253,22 @@ class SockDiagClient:
         return False, interrupted
 
     def _decode(
-        self, proto: str, family: str, buffer: bytes, body: int, uid: int, inode: int
+        self, proto: str, family: str, buffer: bytes, body: int, end: int, uid: int, inode: int
     ) -> SocketRow:
         (port,) = _MSG_SPORT.unpack_from(buffer, body + _OFF_SPORT)
         if _MSG_FAMILY.unpack_from(buffer, body)[0] == socket.AF_INET:
             address = socket.inet_ntop(socket.AF_INET, buffer[body + _OFF_SRC : body + 12])
-        else:
-            raw = buffer[body + _OFF_SRC : body + _OFF_SRC + 16]
-            address = socket.inet_ntop(socket.AF_INET6, raw)
-            # A link-local address means nothing without its interface: keep the scope, as ss does.
-            if raw[0] == 0xFE and raw[1] & 0xC0 == 0x80:
-                (ifindex,) = _MSG_IFINDEX.unpack_from(buffer, body + _OFF_IF)
-                if ifindex:
-                    address = f"{address}%{self._interface_name(ifindex)}"
-        return SocketRow(proto, family, address, port, inode, uid)
+            return SocketRow(proto, family, address, port, inode, uid)
+        raw = buffer[body + _OFF_SRC : body + _OFF_SRC + 16]
+        address = socket.inet_ntop(socket.AF_INET6, raw)
+        # A link-local address means nothing without its interface: keep the scope, as ss does.
+        if raw[0] == 0xFE and raw[1] & 0xC0 == 0x80:
+            (ifindex,) = _MSG_IFINDEX.unpack_from(buffer, body + _OFF_IF)
+            if ifindex:
+                address = f"{address}%{self._interface_name(ifindex)}"
+        # Only the wildcard takes IPv4 too: [::1] with IPV6_V6ONLY off still holds no IPv4 port.
+        dual_stack = address == "::" and _v6only(buffer, body + _MSG_LEN, end) == 0
+        return SocketRow(proto, family, address, port, inode, uid, dual_stack)
 
     def _interface_name(self, ifindex: int) -> str:
         name = self._interface_names.get(ifindex)
@@ -268,6 +279,19 @@ class SockDiagClient:
                 name = str(ifindex)
             self._interface_names[ifindex] = name
         return name
+
+
+def _v6only(buffer: bytes, start: int, end: int) -> int | None:
+    """The INET_DIAG_SKV6ONLY attribute among a message's attributes; None when not sent."""
+    offset = start
+    while offset + _RTATTR.size <= end:
+        length, kind = _RTATTR.unpack_from(buffer, offset)
+        if length < _RTATTR.size:
+            return None  # malformed: stop rather than loop
+        if kind == INET_DIAG_SKV6ONLY and length > _RTATTR.size:
+            return buffer[offset + _RTATTR.size]
+        offset += (length + 3) & ~3
+    return None
 
 
 def available() -> bool:
@@ -287,14 +311,62 @@ def available() -> bool:
 TCP_TIME_WAIT = 6
 
 
-def time_wait_count(port: int) -> int:
-    """TCP connections on local port `port` in TIME_WAIT (IPv4 and IPv6): a one-off dump."""
-    client = SockDiagClient()
-    rows: list[SocketRow] = []
-    try:
-        for kind, family in ((100, socket.AF_INET), (101, socket.AF_INET6)):
-            request = (kind, "tcp", family, socket.IPPROTO_TCP, 1 << TCP_TIME_WAIT)
-            client._dump(request, rows, accept_interrupted=True)
-    finally:
-        client.close()
-    return sum(1 for row in rows if row.port == port)
+class TimeWaitSocket(NamedTuple):
+    """A closed connection the kernel keeps in TIME_WAIT (60 s on Linux) on its local port."""
+
+    family: str  # "ipv4" | "ipv6"
+    address: str  # the local address
+    port: int  # the local port: a server's own port when the server closed first
+    expires_ms: int  # left before the kernel drops it
+
+
+def time_wait_sockets() -> list[TimeWaitSocket]:
+    """Every TCP connection in TIME_WAIT, IPv4 and IPv6: a one-off dump, not cached."""
+    found: list[TimeWaitSocket] = []
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+    with sock:
+        sock.bind((0, 0))
+        for seq, family in ((1, socket.AF_INET), (2, socket.AF_INET6)):
+            header = _NLMSGHDR.pack(
+                _NLMSGHDR.size + _REQUEST.size,
+                SOCK_DIAG_BY_FAMILY,
+                NLM_F_REQUEST | NLM_F_DUMP,
+                seq,
+                0,
+            )
+            sock.send(header + _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 1 << TCP_TIME_WAIT))
+            while not _read_time_wait(sock.recv(_RECV_BUFFER), seq, found):
+                pass
+    return found
+
+
+def _read_time_wait(data: bytes, seq: int, found: list[TimeWaitSocket]) -> bool:
+    """Decode one batch of a TIME_WAIT dump into `found`: True when the dump is finished."""
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(data):
+        length, msg_type, _flags, msg_seq, _pid = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size:
+            raise SockDiagError("malformed netlink message")
+        body = offset + _NLMSGHDR.size
+        offset += (length + 3) & ~3
+        if msg_seq != seq:
+            continue
+        if msg_type == NLMSG_DONE:
+            return True
+        if msg_type == NLMSG_ERROR:
+            (errno,) = struct.unpack_from("=i", data, body)
+            if errno:
+                raise SockDiagError(-errno, os.strerror(-errno))
+            return True
+        if msg_type != SOCK_DIAG_BY_FAMILY or length < _NLMSGHDR.size + _MSG_LEN:
+            continue
+        (port,) = _MSG_SPORT.unpack_from(data, body + _OFF_SPORT)
+        (expires,) = _MSG_EXPIRES.unpack_from(data, body + _OFF_EXPIRES)
+        if _MSG_FAMILY.unpack_from(data, body)[0] == socket.AF_INET:
+            family, raw = "ipv4", data[body + _OFF_SRC : body + _OFF_SRC + 4]
+            address = socket.inet_ntop(socket.AF_INET, raw)
+        else:
+            family, raw = "ipv6", data[body + _OFF_SRC : body + _OFF_SRC + 16]
+            address = socket.inet_ntop(socket.AF_INET6, raw)
+        found.append(TimeWaitSocket(family, address, port, expires))
+    return False

@@ -5,10 +5,8 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -17,6 +15,7 @@ from ports.free_ports import find_free_port
 from ports.history import opener_of
 from ports.inventory.diagnosis import explain_port
 from ports.sampler import Sampler
+from tests.ports.time_wait_helpers import leave_time_wait
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -30,20 +29,14 @@ def test_it_names_the_holder_and_its_command(listening_child):
 
 
 def test_it_explains_time_wait_after_a_real_closed_connection():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    port = server.getsockname()[1]
-    client = socket.create_connection(("127.0.0.1", port))
-    accepted, _ = server.accept()
-    accepted.close()  # the side that closes first keeps the TIME_WAIT: here, local port `port`
-    time.sleep(0.05)
-    client.close()
-    server.close()
+    port = leave_time_wait(reuse_address=False)
     explanation = explain_port(port, inventory.Inventory().snapshot())
     assert explanation.kind == "time-wait", explanation.summary
+    assert explanation.free is False
     assert explanation.time_wait >= 1
-    assert "Nothing to kill" in explanation.fix and "within about a minute" in explanation.summary
+    assert "TIME_WAIT lasts 60 s on Linux" in explanation.summary
+    assert "did not set SO_REUSEADDR" in explanation.summary
+    assert explanation.fix.startswith("Nothing to kill")
 
 
 def test_it_calls_a_free_port_free():
