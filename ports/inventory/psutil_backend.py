@@ -1,9 +1,10 @@
 """The portable backend: listeners and their processes through psutil (macOS, BSD, Windows).
 
 Slower than sock_diag and blind to some things it cannot report: psutil gives no socket inode
-(rows carry inode 0) and, on Linux, only one pid per socket. Sockets on the same address and port
-are merged into one row whose pids are all their holders, which is what a forked server's shared
-socket looks like elsewhere.
+(rows carry inode 0), on Linux only one pid per socket, and not IPV6_V6ONLY, so rows carry
+dual_stack=False even for a dual-stack [::] socket (the diagnosis then asks bind() instead).
+Sockets on the same address and port are merged into one row whose pids are all their holders,
+which is what a forked server's shared socket looks like elsewhere.
 """
 
 from __future__ import annotations
