@@ -69,12 +69,15 @@ class TimeWait(NamedTuple):
     connections: int
     seconds_left: float | None  # until the last one goes; None when the backend cannot say
 
+    def left(self) -> str:
+        """How long until the last one goes: "42 s", or "up to 60 s" when not known."""
+        if self.seconds_left is None:
+            return f"up to {TIME_WAIT_SECONDS} s"
+        return f"{max(1, round(self.seconds_left))} s"
+
     def describe(self) -> str:
         plural = "s" if self.connections != 1 else ""
-        return (
-            f"{self.connections} closed connection{plural} in TIME_WAIT, the last gone within "
-            f"{_seconds(self.seconds_left)}"
-        )
+        return f"{self.connections} closed connection{plural} in TIME_WAIT for {self.left()} more"
 
 
 NO_TIME_WAIT = TimeWait(0, None)
@@ -225,7 +228,7 @@ class _Alternative:
 
 def _explain_time_wait(port: int, waiting: TimeWait, instead: _Alternative) -> Explanation:
     plural = "s" if waiting.connections != 1 else ""
-    left = _seconds(waiting.seconds_left)
+    left = waiting.left()
     summary = (
         f"Nothing listens on port {port}; only {waiting.connections} closed connection{plural} "
         f"in TIME_WAIT remain{'' if plural else 's'}, the last for {left} more (TIME_WAIT lasts "
@@ -234,8 +237,8 @@ def _explain_time_wait(port: int, waiting: TimeWait, instead: _Alternative) -> E
     )
     if binding.server_bind_errno(port, reuse_address=True) == 0:
         fix = (
-            f"Nothing to kill. A server that sets SO_REUSEADDR binds it right now: "
-            f"{REUSE_ADDRESS_SERVERS} do. Any other server: wait {left}, or "
+            "Nothing to kill. A server that sets SO_REUSEADDR binds it right now (as "
+            f"{REUSE_ADDRESS_SERVERS} do); any other server: wait {left}, or "
             f"{instead.sentence(lower=True)}"
         )
     else:
@@ -358,12 +361,6 @@ def _stack_note(port: int, listeners: list[Listener]) -> str:
             f"still bind the port, one on [::]:{port} cannot."
         )
     return ""
-
-
-def _seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return f"{TIME_WAIT_SECONDS} s"
-    return f"{max(1, round(seconds))} s"
 
 
 def _looks_inherited(listener: Listener, parent_alive: Callable[[int], bool]) -> bool:

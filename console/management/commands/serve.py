@@ -91,7 +91,9 @@ def _reserved_ports() -> set[int]:
 
 
 def describe_holder(port: int) -> str:
+    """Why our bind (with SO_REUSEADDR) got EADDRINUSE, in one line."""
     from ports import inventory
+    from ports.inventory.diagnosis import TIME_WAIT_SECONDS, time_wait_on
 
     for listener in inventory.snapshot().on_port(port):
         if listener.proto != "tcp":
@@ -102,7 +104,24 @@ def describe_holder(port: int) -> str:
                 f"{listener.process.cmdline}"
             )
         return f"port {port} is held by a process of uid {listener.uid} that this user cannot see"
-    return f"port {port} is in use"
+    waiting = time_wait_on(port)
+    if waiting.connections:
+        # SO_REUSEADDR binds over TIME_WAIT only when the server that left it had set it too.
+        closed = (
+            "1 closed connection is"
+            if waiting.connections == 1
+            else f"{waiting.connections} closed connections are"
+        )
+        return (
+            f"port {port} is in TIME_WAIT: nothing listens, but {closed} left for "
+            f"{waiting.left()} more (TIME_WAIT lasts {TIME_WAIT_SECONDS} s on Linux); the server "
+            "that left the TIME_WAIT did not set SO_REUSEADDR, so no server can bind the port "
+            "before then, not even this one (which sets it)"
+        )
+    return (
+        f"port {port} is in use, though nothing listens on it: a socket bound without "
+        "listening, or outgoing connections from it"
+    )
 
 
 class Command(BaseCommand):
