@@ -92,3 +92,82 @@ async def test_it_recognises_a_socket_inherited_from_a_parent_that_exited():
             parent.wait()
         os.kill(orphan, signal.SIGKILL)  # ours: it was started by our child
         os.waitpid(orphan, 0)  # adopted by this process, so ours to reap
+
+
+def test_it_says_which_servers_bind_over_a_time_wait_their_server_allowed():
+    # The departed server set SO_REUSEADDR: a SO_REUSEADDR bind succeeds, a plain one fails.
+    port = leave_time_wait(reuse_address=True)
+    explanation = explain_port(port, inventory.Inventory().snapshot(), reserved={})
+    assert (explanation.kind, explanation.free) == ("time-wait", False)
+    assert "binds it right now" in explanation.fix
+    assert (
+        "gunicorn, uvicorn, Node (so Vite), Werkzeug/Flask, Django's runserver" in explanation.fix
+    )
+    assert explanation.alternative is not None
+    assert f"use port {explanation.alternative} instead" in explanation.fix
+
+
+def test_it_names_the_holder_of_a_udp_only_port(listening_child):
+    child = listening_child(host="127.0.0.1", proto="udp")
+    explanation = explain_port(child.port, inventory.Inventory().snapshot())
+    assert explanation.kind == "held"
+    assert explanation.free is True  # a TCP server binds it
+    assert f"Only UDP uses port {child.port}: python (pid {child.pid})" in explanation.summary
+    assert f"127.0.0.1:{child.port}" in explanation.summary
+    assert f"stop python (pid {child.pid})" in explanation.fix
+
+
+def test_it_prints_ipv6_addresses_in_brackets(listening_child):
+    child = listening_child(host="::1")
+    explanation = explain_port(child.port, inventory.Inventory().snapshot())
+    assert explanation.kind == "held"
+    assert f"on [::1]:{child.port}: " in explanation.summary
+
+
+def test_it_offers_a_port_no_project_reserves(listening_child):
+    child = listening_child(host="127.0.0.1")
+    next_free = find_free_port(child.port + 1)[0]
+    explanation = explain_port(
+        child.port, inventory.Inventory().snapshot(), reserved={next_free: "shop"}
+    )
+    assert explanation.alternative is not None
+    assert explanation.alternative > next_free
+    assert f"use port {explanation.alternative} instead: it is free and no project reserves it" in (
+        explanation.fix
+    )
+
+
+def test_it_calls_a_free_port_free_as_a_plain_bind_would():
+    port = find_free_port(33100)[0]
+    explanation = explain_port(port, inventory.snapshot())
+    assert explanation.free is True
+    assert "bind() without SO_REUSEADDR succeeds" in explanation.summary
+    assert explanation.alternative is None
+
+
+@pytest.mark.django_db
+def test_it_answers_free_false_for_time_wait_in_the_api(client, viewer_user, bearer):
+    port = leave_time_wait(reuse_address=True)
+    response = client.get(f"/api/v1/ports/{port}", headers=bearer(viewer_user))
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["free"] is False
+    assert body["listeners"] == []
+    assert body["explanation"]["kind"] == "time-wait"
+    assert body["explanation"]["time_wait_connections"] >= 1
+    assert isinstance(body["explanation"]["alternative_port"], int)
+
+
+@pytest.mark.django_db
+def test_it_skips_a_reserved_port_as_the_alternative_in_the_api(
+    client, viewer_user, bearer, listening_child
+):
+    from ports.models import Project
+
+    child = listening_child(host="127.0.0.1")
+    next_free = find_free_port(child.port + 1)[0]
+    Project.objects.create(name="shop", preferred_port=next_free)
+    response = client.get(f"/api/v1/ports/{child.port}", headers=bearer(viewer_user))
+    body = response.json()
+    assert body["free"] is False
+    assert body["explanation"]["alternative_port"] > next_free
