@@ -16,7 +16,7 @@ from enum import StrEnum
 from console.foundation.limits import PORT_MAX, validate_port
 from ports.errors import NoFreePort
 from ports.inventory import binding
-from ports.inventory.diagnosis import TimeWait, endpoint, time_wait_by_port
+from ports.inventory.diagnosis import TimeWait, endpoint, time_wait_by_port, time_wait_on
 from ports.inventory.records import Snapshot
 
 FIRST_UNPRIVILEGED_PORT = binding.FIRST_UNPRIVILEGED_PORT
@@ -256,8 +256,10 @@ def _why_busy(snapshot: Snapshot, port: int, reserved_by_others: Mapping[int, st
         text = f"{port} held by {process.name} (pid {process.pid})"
     elif holders:
         text = f"{port} held by a process of uid {holders[0].uid}"
+    elif (waiting := time_wait_on(port)).connections:
+        text = f"{port} has {waiting.describe()}"
     else:
-        text = f"{port} busy (TIME_WAIT or outgoing connections)"
+        text = f"{port} busy (a socket bound without listening, or outgoing connections)"
     if owner := reserved_by_others.get(port):
         text += f": {owner}"
     return text

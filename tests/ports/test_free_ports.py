@@ -118,3 +118,11 @@ def test_it_returns_ports_and_skipped_in_the_api(client, viewer_user, bearer, li
         "reason": "reserved",
         "detail": "reserved by project shop",
     }
+
+
+def test_it_says_a_project_port_is_in_time_wait_when_allocating() -> None:
+    port = leave_time_wait(reuse_address=False)
+    allocation = free_ports.allocate("shop", [port], reserved_by_others={})
+    assert allocation.port != port
+    (skipped,) = allocation.skipped
+    assert skipped.startswith(f"{port} has 1 closed connection in TIME_WAIT for ")
