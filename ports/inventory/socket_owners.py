@@ -534,6 +534,16 @@ class SocketOwners:
         if not unresolved:
             return unresolved
 
+        # Same count, same process: it closed one fd and opened the socket on the same number.
+        # Only a process that ran since we read it can have, and most processes sleep.
+        for pid, seen in list(self._activity.items()):
+            activity = processes.thread_activity(pid)
+            if activity is None or activity != seen:
+                self._scan(pid, now, activity)
+        unresolved = self._unowned(unresolved)
+        if not unresolved:
+            return unresolved
+
         if now - self._last_full_scan >= self.fallback_scan_every:
             self._full_scan(processes.list_pids(), now)
             unresolved = self._unowned(unresolved)
