@@ -6,7 +6,14 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ports.inventory.records import Listener, ProcessInfo
+from ports.inventory.records import Holder, Listener, Manager, ProcessInfo, Server
+
+
+class Unset:
+    """The default of an argument whose None means something ("no server found")."""
+
+
+UNSET = Unset()
 
 PROTOCOLS = ("tcp", "udp")
 EXPOSURES = ("loopback", "network", "all")
@@ -115,9 +122,51 @@ def process_payload(listener: Listener) -> dict | None:
     }
 
 
-def listener_payload(listener: Listener, project: str | None = None) -> dict:
-    """A listener as the API and the JSON event stream show it (DESIGN.md's contract)."""
+def holder_payload(holder: Holder) -> dict:
     return {
+        "pid": holder.pid,
+        "create_time": holder.create_time,
+        "name": holder.name,
+        "cmdline": holder.cmdline,
+        "ppid": holder.ppid,
+        "role": holder.role,
+    }
+
+
+def manager_payload(manager: Manager | None) -> dict | None:
+    if manager is None:
+        return None
+    return {
+        "kind": manager.kind,
+        "name": manager.name,
+        "stop_command": manager.stop_command,
+        "restarts": manager.restarts,
+    }
+
+
+def server_payload(server: Server | None) -> dict | None:
+    if server is None:
+        return None
+    return {
+        "pid": server.pid,
+        "create_time": server.create_time,
+        "name": server.name,
+        "cmdline": server.cmdline,
+        "kind": server.kind,
+        "pids": list(server.pids),
+        "leads_group": server.leads_group,
+    }
+
+
+def listener_payload(
+    listener: Listener, project: str | None = None, server: Server | Unset | None = UNSET
+) -> dict:
+    """A listener as the API and the JSON event stream show it (DESIGN.md's contract).
+
+    `server` (with its `manager`) comes from a read of the whole process table, so the listing
+    asks for it and the sampler's events, which carry the holders, leave it out.
+    """
+    payload = {
         "id": listener.id,
         "proto": listener.proto,
         "family": listener.family,
@@ -131,7 +180,13 @@ def listener_payload(listener: Listener, project: str | None = None) -> dict:
         "service": listener.service,
         "project": project,
         "is_console": is_console(listener),
+        "holders": [holder_payload(holder) for holder in listener.holders],
+        "dual_stack": listener.dual_stack,
     }
+    if not isinstance(server, Unset):
+        payload["server"] = server_payload(server)
+        payload["manager"] = manager_payload(server.manager if server else None)
+    return payload
 
 
 def listener_from_payload(payload: dict) -> Listener:
@@ -139,6 +194,18 @@ def listener_from_payload(payload: dict) -> Listener:
     process = payload.get("process")
     pids = tuple(payload.get("pids") or ())
     return Listener(
+        holders=tuple(
+            Holder(
+                pid=holder["pid"],
+                create_time=holder["create_time"],
+                name=holder["name"],
+                cmdline=holder["cmdline"],
+                ppid=holder["ppid"],
+                role=holder["role"],
+            )
+            for holder in payload.get("holders") or ()
+        ),
+        dual_stack=bool(payload.get("dual_stack")),
         proto=payload["proto"],
         family=payload["family"],
         address=payload["address"],

@@ -19,13 +19,14 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ports.inventory import processes, sockdiag
-from ports.inventory.hints import service_hint
+from ports.inventory import managers, processes, servers, sockdiag
+from ports.inventory.hints import command_hint, service_hint
 from ports.inventory.processes import CMDLINE_MAX, ProcessDetails
-from ports.inventory.records import Listener, ProcessInfo, Snapshot, exposure_of
+from ports.inventory.records import Listener, ProcessInfo, Server, Snapshot, exposure_of
 from ports.inventory.socket_owners import SocketOwners
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ __all__ = [
     "Snapshot",
     "default_inventory",
     "process_info",
+    "servers_of",
     "snapshot",
 ]
 
@@ -86,6 +88,7 @@ class Inventory:
         # inode -> (row, listener) from the previous snapshot, reused while nothing changed.
         self._previous: dict[int, tuple[sockdiag.SocketRow, Listener]] = {}
         self._last_build: _Build | None = None
+        self._table = servers.ProcessTable()
         if backend == "netlink":
             self._diag = sockdiag.SockDiagClient()
             self._owners = SocketOwners(
@@ -120,6 +123,14 @@ class Inventory:
         from ports.inventory.psutil_backend import process_info as psutil_process_info
 
         return psutil_process_info(pid)
+
+    def servers_of(self, listeners: Iterable[Listener]) -> dict[int, Server | None]:
+        """The server of each listener, by inode, from one read of the process table."""
+        table = self._table.fresh()
+        return {
+            listener.inode: servers.server_of(listener, table, managers.manager_of)
+            for listener in listeners
+        }
 
     def close(self) -> None:
         if self._diag is not None:
@@ -191,7 +202,12 @@ class Inventory:
                 ):
                     listener = previous_listener
             if listener is None:
-                listener = self._listener(row, holders, info)
+                listener = self._listener(
+                    row,
+                    holders,
+                    [infos[pid] for pid in holders],
+                    previous[1] if previous is not None else None,
+                )
             if row.inode:
                 current[row.inode] = (row, listener)
             listeners.append(listener)
@@ -221,7 +237,7 @@ class Inventory:
                 row, built = entry
                 if built is not listener:
                     continue
-                replaced = self._listener(row, pids, infos[pids[0]])
+                replaced = self._listener(row, pids, [infos[pids[0]]], built, keep_holders=True)
                 listeners[index] = replaced
                 previous_by_inode[listener.inode] = (row, replaced)
         complete = not any(
@@ -238,24 +254,38 @@ class Inventory:
             if len(pids) > 1:
                 created = {pid: self._psutil.create_time(pid) or float("inf") for pid in pids}
                 pids = sorted(pids, key=lambda pid: (created[pid], pid))
-            info = None
-            if pids:
-                if pids[0] not in infos:
-                    infos[pids[0]] = self._psutil.info(pids[0])
-                info = infos[pids[0]]
-            if info is None:
+            for pid in pids:
+                if pid not in infos:
+                    infos[pid] = self._psutil.info(pid)
+            holder_infos = [infos[pid] for pid in pids]
+            if not holder_infos or holder_infos[0] is None:
                 complete = False
-            listeners.append(self._listener(row, tuple(pids), info))
+            listeners.append(self._listener(row, tuple(pids), holder_infos, None))
         self._psutil.forget_except(set(infos))
         listeners.sort(key=_listing_order)
         return tuple(listeners), complete
 
     def _listener(
-        self, row: sockdiag.SocketRow, pids: tuple[int, ...], info: ProcessInfo | None
+        self,
+        row: sockdiag.SocketRow,
+        pids: tuple[int, ...],
+        infos: list[ProcessInfo | None],
+        previous: Listener | None,
+        *,
+        keep_holders: bool = False,
     ) -> Listener:
+        """A listener record; `infos` are its holders' (only the first when `keep_holders`:
+        then the holders are `previous`'s, as only the oldest holder's figures changed)."""
         exposure = self._exposures.get(row.address)
         if exposure is None:
             exposure = self._exposures[row.address] = exposure_of(row.address)
+        info = infos[0] if infos else None
+        if keep_holders and previous is not None:
+            holders = previous.holders
+            service = previous.service
+        else:
+            holders = servers.holders_of(pids, infos) if pids else ()
+            service = self._service(row, infos, previous)
         return Listener(
             proto=row.proto,
             family=row.family,
@@ -265,11 +295,32 @@ class Inventory:
             uid=row.uid,
             pids=pids,
             process=info,
-            service=service_hint(row.port, row.proto, info.name, info.cmdline)
-            if info
-            else service_hint(row.port, row.proto),
+            service=service,
             exposure=exposure,
+            holders=holders,
+            dual_stack=row.dual_stack,
         )
+
+    @staticmethod
+    def _service(
+        row: sockdiag.SocketRow, infos: list[ProcessInfo | None], previous: Listener | None
+    ) -> str | None:
+        """The hint follows the tree: the first holder, oldest first, whose command names a
+        product (a uvicorn --reload child says only "python -c ... spawn_main"). A socket whose
+        named holder exited (an orphaned worker) keeps the name it had."""
+        for info in infos:
+            if info is not None:
+                hint = command_hint(info.name, info.cmdline)
+                if hint is not None:
+                    return service_hint(row.port, row.proto, info.name, info.cmdline)
+        if previous is not None and previous.service and previous.inode == row.inode:
+            return previous.service
+        if len(infos) > 1 and servers.environ_kind(info.pid for info in infos if info):
+            return "Flask (Werkzeug)"
+        info = infos[0] if infos else None
+        if info is not None:
+            return service_hint(row.port, row.proto, info.name, info.cmdline)
+        return service_hint(row.port, row.proto)
 
 
 def _listing_order(listener: Listener) -> tuple[int, str, str, str]:
@@ -299,6 +350,11 @@ def snapshot() -> Snapshot:
 def process_info(pid: int) -> ProcessInfo | None:
     """A fresh read of one process, e.g. to re-check create_time before terminating it."""
     return default_inventory().process_info(pid)
+
+
+def servers_of(listeners: Iterable[Listener]) -> dict[int, Server | None]:
+    """Each listener's server (by inode): its root process, kind, tree and manager."""
+    return default_inventory().servers_of(listeners)
 
 
 # -- command line --------------------------------------------------------------------------------

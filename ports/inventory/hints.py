@@ -73,6 +73,7 @@ _RULES: list[tuple[str, re.Pattern[str], str]] = [
     for target, pattern, hint in [
         ("cmd", r"manage\.py\s+runserver|django-admin\s+runserver", "Django dev server"),
         ("cmd", r"\bdaphne\b", "Daphne (ASGI)"),
+        ("cmd", r"\bfastapi\s+(dev|run)\b", "FastAPI (uvicorn)"),
         ("cmd", r"\buvicorn\b", "uvicorn (ASGI)"),
         ("cmd", r"\bhypercorn\b", "Hypercorn (ASGI)"),
         ("cmd", r"\bgunicorn\b", "gunicorn"),
@@ -148,6 +149,11 @@ def service_hint(
     if by_port is not None:
         return by_port
     return _RUNTIMES.get(os.path.basename(name).lower())
+
+
+def command_hint(name: str, cmdline: str) -> str | None:
+    """The hint from a process's own name and command line alone (no port), or None."""
+    return _from_command(name, cmdline)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -33,6 +33,9 @@ class ProcStat(NamedTuple):
     cpu_ticks: int  # utime + stime
     start_ticks: int  # clock ticks after boot; with the pid, the identity of a process
     rss_pages: int
+    pgid: int = 0  # process group: a shell makes one per job, with the job's first process leading
+    sid: int = 0  # session
+    tty: int = 0  # controlling terminal's device number; 0 for none
 
 
 def read_stat(pid: int) -> ProcStat | None:
@@ -59,6 +62,9 @@ def read_stat(pid: int) -> ProcStat | None:
             cpu_ticks=int(fields[11]) + int(fields[12]),
             start_ticks=int(fields[19]),
             rss_pages=int(fields[21]),
+            pgid=int(fields[2]),
+            sid=int(fields[3]),
+            tty=int(fields[4]),
         )
     except (IndexError, ValueError):
         return None  # a zombie mid-exit can show a truncated line
@@ -121,7 +127,7 @@ def _read_static(pid: int, stat: ProcStat, now: float) -> StaticDetails | None:
         cwd = None  # another user's process, or a kernel thread
     args = [arg.decode(errors="replace") for arg in argv if arg]
     return StaticDetails(
-        name=_process_name(stat.comm, args),
+        name=process_name(stat.comm, args),
         user=user_name(uid) if uid is not None else None,
         cmdline=" ".join(args)[:CMDLINE_MAX],
         cwd=cwd,
@@ -130,7 +136,7 @@ def _read_static(pid: int, stat: ProcStat, now: float) -> StaticDetails | None:
     )
 
 
-def _process_name(comm: str, args: list[str]) -> str:
+def process_name(comm: str, args: list[str]) -> str:
     # The kernel truncates comm to 15 bytes; recover the full name from argv[0] like psutil does.
     if len(comm) >= 15 and args:
         base = os.path.basename(args[0])

@@ -37,7 +37,7 @@ class ProcessInfo:
 
 # What each holder of a socket is to the others (see ports.inventory.servers.roles_of):
 MASTER = "master"  # a pre-fork server's parent (gunicorn, uvicorn --workers): respawns workers
-RELOADER = "reloader"  # a dev server's watcher (Flask --debug, uvicorn --reload): restarts its child
+RELOADER = "reloader"  # a dev server's watcher (Flask --debug, uvicorn --reload): restarts it
 WORKER = "worker"  # a master's child
 CHILD = "child"  # a reloader's child, or a short-lived fork of a holder
 PROCESS = "process"  # a holder with no other holder above or below it
