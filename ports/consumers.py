@@ -248,7 +248,7 @@ def _change_fragments(changes: list[dict], view: ListenerFilter) -> list[str]:
             fragments.append(render_to_string(f"{CHANGES_TEMPLATE}#row-delete", row))
         if change["kind"] != PortEvent.CLOSED and matches:
             fragments.append(render_to_string(f"{CHANGES_TEMPLATE}#row-insert", row))
-        if matches:
+        if matches and change["kind"] != sampler.JOINED:  # a founder joining is no news
             visible.append({"kind": change["kind"], "listener": listener})
     if visible:
         notices = {**context, "changes": visible, **sampler.summary()}

@@ -59,8 +59,30 @@ def index(snapshot: Snapshot) -> dict[Key, Listener]:
     return {listener.key: listener for listener in snapshot.listeners}
 
 
-def diff(before: dict[Key, Listener], after: dict[Key, Listener], at: float) -> list[PortChange]:
-    """Changes between two snapshots, by stable key: a port number alone identifies nothing."""
+# A holder that appeared less than this long ago is not an owner yet: a fork-per-request server
+# forks a child holding the socket for every request, and a worker being respawned is news only
+# once it stays. It counts once it is this old, or at once when the socket is new.
+SETTLE_SECONDS = 1.0
+# Holders that join a socket this soon after it opened are its founders, not new owners: gunicorn
+# forks its workers one by one with up to 0.1 s between them, after the master has bound. They
+# are told as "joined" (the stored "opened" event is brought up to date), never "owner-changed".
+FOUNDING_SECONDS = 2.0
+JOINED = "joined"  # a live-only change kind: stored as an update of the socket's "opened" row
+
+
+def diff(
+    before: dict[Key, Listener],
+    after: dict[Key, Listener],
+    at: float,
+    opened_at: dict[Key, float] | None = None,
+) -> list[PortChange]:
+    """Changes between two snapshots, by stable key: a port number alone identifies nothing.
+
+    `owner-changed` means the set of long-lived holders changed: a holder that left, or one that
+    has stayed for SETTLE_SECONDS. `opened_at` (key -> when this run saw it open) makes holders
+    that only add to a socket within FOUNDING_SECONDS of its opening a JOINED change.
+    """
+    opened_at = opened_at or {}
     changes = [
         PortChange(PortEvent.CLOSED, at, listener)
         for key, listener in before.items()
@@ -70,11 +92,52 @@ def diff(before: dict[Key, Listener], after: dict[Key, Listener], at: float) -> 
         old = before.get(key)
         if old is None:
             changes.append(PortChange(PortEvent.OPENED, at, listener))
-        elif old.pids != listener.pids and listener.pids:
-            # A hand-off or a fork. A socket that merely became unreadable (pids -> ()) is not
-            # an owner change: we just lost sight of it.
+        elif old.pids == listener.pids or not listener.pids:
+            # A socket that merely became unreadable (pids -> ()) is not an owner change: we
+            # just lost sight of it.
+            continue
+        elif set(old.pids) < set(listener.pids) and at - opened_at.get(key, -1e18) < (
+            FOUNDING_SECONDS
+        ):
+            changes.append(PortChange(JOINED, at, listener, old.pids))
+        elif _settled(old, listener, at) != set(old.pids):  # a hand-off, a fork that stayed
             changes.append(PortChange(PortEvent.OWNER_CHANGED, at, listener, old.pids))
     return changes
+
+
+def _settled(old: Listener, new: Listener, at: float) -> set[int]:
+    """The holders of `new` that count: those already reported, and the others once settled."""
+    known = set(old.pids)
+    return {
+        holder.pid
+        for holder in new.holders
+        if holder.pid in known
+        or holder.create_time is None
+        or at - holder.create_time >= SETTLE_SECONDS
+    } or set(new.pids)  # no holder records (a listener rebuilt from an event): take the pids
+
+
+def reported(
+    before: dict[Key, Listener], after: dict[Key, Listener], changes: list[PortChange]
+) -> tuple[dict[Key, Listener], float | None]:
+    """The state the next diff starts from, and when a held-back holder settles (epoch s).
+
+    A listener whose new holders were not counted yet stays as it was reported, so those
+    holders are new again next time and count once they have settled.
+    """
+    changed = {change.listener.key for change in changes}
+    state = dict(after)
+    settles_at: float | None = None
+    for key, listener in after.items():
+        old = before.get(key)
+        if old is None or key in changed or old.pids == listener.pids or not listener.pids:
+            continue
+        state[key] = old
+        for holder in listener.holders:
+            if holder.pid not in old.pids and holder.create_time is not None:
+                due = holder.create_time + SETTLE_SECONDS
+                settles_at = due if settles_at is None else min(settles_at, due)
+    return state, settles_at
 
 
 def event_row(change: PortChange, seen_at_start: bool = False) -> PortEvent:
@@ -127,6 +190,8 @@ class Sampler:
         self._matcher = None
         self._matcher_at = 0.0
         self._database = DatabaseThread("port-sampler-db")
+        self._settles_at: float | None = None  # epoch s when a held-back new holder counts
+        self._opened_at: dict[Key, float] = {}  # sockets opened lately, see FOUNDING_SECONDS
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sample until `stop` is set: a polling thread takes the snapshots, this loop the rest.
@@ -188,15 +253,22 @@ class Sampler:
     async def _consume(self, stop: asyncio.Event, handed: asyncio.Queue) -> None:
         """Diff, store and publish each snapshot the polling thread hands over."""
         while not stop.is_set():
+            force = False
             try:
-                # Woken at least when the hourly prune is due; otherwise only by a change.
-                snapshot = await asyncio.wait_for(handed.get(), timeout=self._until_prune())
+                # Woken at least when the hourly prune is due or a new holder has settled (see
+                # SETTLE_SECONDS); otherwise only by a change.
+                snapshot = await asyncio.wait_for(
+                    handed.get(), timeout=min(self._until_prune(), self._until_settled())
+                )
             except TimeoutError:
-                snapshot = None
+                snapshot = live.snapshot if self._settles_at is not None else None
+                force = True
             if stop.is_set():
                 return
             try:
-                if snapshot is not None:
+                if snapshot is not None and force:
+                    await self.take_in(snapshot, force=True)
+                elif snapshot is not None:
                     await self.take_in(snapshot)
                     with self._shared:
                         self.failures = 0
@@ -212,9 +284,12 @@ class Sampler:
         the sampler after)."""
         return await self.take_in(await asyncio.to_thread(self.take_snapshot))
 
-    async def take_in(self, snapshot: Snapshot) -> list[PortChange]:
-        """Diff a snapshot against the current state, store and publish what changed."""
-        if self.current is not None and snapshot.listeners is self._listeners:
+    async def take_in(self, snapshot: Snapshot, *, force: bool = False) -> list[PortChange]:
+        """Diff a snapshot against the current state, store and publish what changed.
+
+        `force` diffs the very records taken in last again: a holder held back has settled.
+        """
+        if self.current is not None and snapshot.listeners is self._listeners and not force:
             # The inventory hands back the very same records on an idle poll: nothing to diff.
             self._show(snapshot)
             self._count_sample()
@@ -222,11 +297,13 @@ class Sampler:
         after = index(snapshot)
         if self.current is None:
             changes = await self._start_from(after, snapshot.sampled_at)
+            self.current, self._settles_at = after, None
         else:
-            changes = diff(self.current, after, snapshot.sampled_at)
+            changes = diff(self.current, after, snapshot.sampled_at, self._opened_at)
+            self._remember_openings(changes)
             if changes:
-                await self._in_database_thread(_store, [event_row(c) for c in changes])
-        self.current = after
+                await self._in_database_thread(_store, changes)
+            self.current, self._settles_at = reported(self.current, after, changes)
         self._show(snapshot)
         self._listeners = snapshot.listeners
         if changes:
@@ -296,6 +373,25 @@ class Sampler:
         """Close the database thread's connections and end it (`run` does when it stops)."""
         await self._database.close()
 
+    def _remember_openings(self, changes: list[PortChange]) -> None:
+        """Keep when each socket opened while it may still gain founders (FOUNDING_SECONDS)."""
+        for change in changes:
+            if change.kind == PortEvent.OPENED:
+                self._opened_at[change.listener.key] = change.at
+            elif change.kind == PortEvent.CLOSED:
+                self._opened_at.pop(change.listener.key, None)
+        if self._opened_at and changes:
+            latest = changes[-1].at
+            for key, at in list(self._opened_at.items()):
+                if latest - at >= FOUNDING_SECONDS:
+                    del self._opened_at[key]
+
+    def _until_settled(self) -> float:
+        if self._settles_at is None:
+            return float("inf")
+        # One interval more, so the polling thread has refreshed the snapshot's time past it.
+        return max(0.0, self._settles_at - time.time()) + self.interval
+
     def _until_prune(self) -> float:
         return max(0.0, self._last_prune + PRUNE_EVERY_SECONDS - time.monotonic())
 
@@ -309,8 +405,24 @@ class Sampler:
             logger.info("pruned %d port events older than %d days", deleted, self.retention_days)
 
 
-def _store(rows: list[PortEvent]) -> None:
-    PortEvent.objects.bulk_create(rows)
+def _store(changes: list[PortChange]) -> None:
+    """Store the events; a JOINED change brings its socket's "opened" row up to date instead."""
+    PortEvent.objects.bulk_create([event_row(c) for c in changes if c.kind != JOINED])
+    for change in changes:
+        if change.kind == JOINED:
+            listener = change.listener
+            PortEvent.objects.filter(
+                pk=PortEvent.objects.filter(
+                    kind=PortEvent.OPENED,
+                    proto=listener.proto,
+                    family=listener.family,
+                    address=listener.address,
+                    port=listener.port,
+                    inode=listener.inode,
+                )
+                .order_by("-at", "-id")
+                .values("pk")[:1]
+            ).update(pids=list(listener.pids))
 
 
 def _reconcile_history(after: dict[Key, Listener], at: float) -> None:
@@ -327,8 +439,7 @@ def _reconcile_history(after: dict[Key, Listener], at: float) -> None:
     for key, listener in after.items():
         if key not in open_in_history:
             rows.append(event_row(PortChange(PortEvent.OPENED, at, listener), True))
-    if rows:
-        _store(rows)
+    PortEvent.objects.bulk_create(rows)
 
 
 def prune_events(retention_days: int) -> int:
