@@ -21,6 +21,17 @@ class TerminateForm(forms.Form):
         return float(DEFAULT_GRACE_SECONDS) if grace is None else grace
 
 
+class StopForm(forms.Form):
+    server_pid = forms.IntegerField(min_value=0)
+    server_create_time = forms.FloatField()
+    grace_seconds = forms.FloatField(min_value=0, max_value=MAX_GRACE_SECONDS, required=False)
+    escalate = forms.BooleanField(required=False)
+
+    def clean_grace_seconds(self) -> float:
+        grace = self.cleaned_data.get("grace_seconds")
+        return float(DEFAULT_GRACE_SECONDS) if grace is None else grace
+
+
 class FreePortForm(forms.Form):
     near = forms.IntegerField(
         min_value=PORT_MIN, max_value=PORT_MAX, initial=8000, label="Near port"

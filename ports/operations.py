@@ -8,13 +8,14 @@ everywhere. The mechanics without rights (signalling, binding) live in `ports.st
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import psutil
 
 from console.foundation import audit, gate
 from console.foundation.roles import ADMIN, OPERATOR
-from ports import errors, inventory, stopping
+from ports import errors, inventory, server_stopping, stopping
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -44,6 +45,8 @@ def terminate_for(
     actor = gate.authorize(
         user, needed, "port.terminate", target=target, scope=scope, request=request
     )
+    server = inventory.servers_of([holder]).get(holder.inode) if holder else None
+    warnings = server_stopping.terminate_warnings(holder, pid, server)
     try:
         result = stopping.terminate(
             port, pid, create_time, signal=signal, grace_seconds=grace_seconds, escalate=escalate
@@ -68,6 +71,59 @@ def terminate_for(
         escalate=escalate,
         released=result.released,
         process=holder.process.cmdline if holder and holder.process else "",
+    )
+    return replace(result, warnings=warnings)
+
+
+def stop_for(
+    user: Who,
+    *,
+    port: int,
+    server_pid: int,
+    server_create_time: float,
+    grace_seconds: float = stopping.DEFAULT_GRACE_SECONDS,
+    escalate: bool = False,
+    dry_run: bool = False,
+    scope: str | None = None,
+    request: HttpRequest | None = None,
+) -> server_stopping.StopResult:
+    """Stop a port's whole server (or plan it, with `dry_run`): an operator for a server all of
+    whose processes are the console user's, an admin for anyone else's."""
+    target = f"port {port} server {server_pid}"
+    servers = inventory.servers_of(inventory.snapshot().on_port(port))
+    server = next((s for s in servers.values() if s is not None and s.pid == server_pid), None)
+    pids = server.pids if server is not None else (server_pid,)
+    needed = ADMIN if any(role_to_signal(pid) == ADMIN for pid in pids) else OPERATOR
+    actor = gate.authorize(user, needed, "port.stop", target=target, scope=scope, request=request)
+    try:
+        result = server_stopping.stop_server(
+            port,
+            server_pid,
+            server_create_time,
+            grace_seconds=grace_seconds,
+            escalate=escalate,
+            dry_run=dry_run,
+        )
+    except errors.ActionError as error:
+        audit.record(
+            "port.stop",
+            request=request,
+            user=actor.user,
+            target=target,
+            outcome=type(error).__name__,
+            reason=str(error),
+        )
+        raise
+    audit.record(
+        "port.stop",
+        request=request,
+        user=actor.user,
+        target=target,
+        outcome=result.outcome,
+        escalate=escalate,
+        released=result.released,
+        pids=[step.pid for step in result.plan],
+        process=server.cmdline if server is not None else "",
     )
     return result
 

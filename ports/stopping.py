@@ -14,7 +14,7 @@ import select
 import signal as signals
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -48,6 +48,8 @@ class TerminationResult:
     released: bool
     signals_sent: list[str]
     elapsed_ms: float
+    # Why this may not free the port (a worker its master respawns); see ports.server_stopping.
+    warnings: list[str] = field(default_factory=list)
 
 
 # --- terminate ---------------------------------------------------------------------------------
@@ -76,24 +78,9 @@ def terminate(
     """
     started = time.monotonic()
     validate_port("port", port)
-    if isinstance(pid, bool) or not isinstance(pid, int):
-        raise ValueError(f"pid must be an integer, got {pid!r}")
     if signal not in SIGNALS:
         raise ValueError(f"signal must be one of {', '.join(SIGNALS)}, got {signal!r}")
-    if (
-        isinstance(grace_seconds, bool)
-        or not isinstance(grace_seconds, int | float)
-        or not 0 <= grace_seconds <= MAX_GRACE_SECONDS
-    ):
-        raise ValueError(
-            f"grace_seconds must be between 0 and {MAX_GRACE_SECONDS}, got {grace_seconds!r}"
-        )
-    if (
-        isinstance(create_time, bool)
-        or not isinstance(create_time, int | float)
-        or not math.isfinite(create_time)
-    ):
-        raise ValueError(f"create_time must be seconds since the epoch, got {create_time!r}")
+    check_arguments(pid, create_time, grace_seconds)
 
     # Before anything else touches the process: pid 0 and -1 would signal whole process groups,
     # and the console must never take itself or its supervisor down.
@@ -113,7 +100,7 @@ def terminate(
     info = _verified_info(process_info_fn, pid, create_time)
 
     try:
-        pidfd = _open_pidfd(pid)
+        pidfd = open_pidfd(pid)
     except ProcessLookupError:
         raise StaleTarget(f"pid {pid} exited before it could be signalled") from None
     try:
@@ -168,6 +155,28 @@ def terminate(
         signals_sent=sent,
         elapsed_ms=round((time.monotonic() - started) * 1000, 1),
     )
+
+
+def check_arguments(
+    pid: object, create_time: object, grace_seconds: object, *, name: str = "pid"
+) -> None:
+    """ValueError naming the argument for a target or grace a signal must never be sent with."""
+    if isinstance(pid, bool) or not isinstance(pid, int):
+        raise ValueError(f"{name} must be an integer, got {pid!r}")
+    if (
+        isinstance(grace_seconds, bool)
+        or not isinstance(grace_seconds, int | float)
+        or not 0 <= grace_seconds <= MAX_GRACE_SECONDS
+    ):
+        raise ValueError(
+            f"grace_seconds must be between 0 and {MAX_GRACE_SECONDS}, got {grace_seconds!r}"
+        )
+    if (
+        isinstance(create_time, bool)
+        or not isinstance(create_time, int | float)
+        or not math.isfinite(create_time)
+    ):
+        raise ValueError(f"create_time must be seconds since the epoch, got {create_time!r}")
 
 
 def protected_pids() -> set[int]:
@@ -232,7 +241,7 @@ def _not_permitted_message(pid: int, info: ProcessInfo | None) -> str:
     )
 
 
-def _open_pidfd(pid: int) -> int | None:
+def open_pidfd(pid: int) -> int | None:
     """A pidfd for `pid`, or None where the platform has none (then we fall back to os.kill)."""
     pidfd_open = getattr(os, "pidfd_open", None)
     if pidfd_open is None:

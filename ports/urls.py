@@ -10,4 +10,5 @@ urlpatterns = [
     path("free/", views.free_port, name="free"),
     path("<int:port>/", views.port_detail, name="detail"),
     path("<int:port>/terminate/", views.terminate, name="terminate"),
+    path("<int:port>/stop/", views.stop, name="stop"),
 ]

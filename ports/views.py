@@ -12,8 +12,8 @@ from django_htmx.http import reswap, retarget
 from console.foundation.htmx import HtmxHttpRequest, render_partial_or_page
 from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR, has_role
-from ports import errors, free_ports, inventory, operations, stopping
-from ports.forms import FreePortForm, TerminateForm
+from ports import errors, free_ports, inventory, operations, server_stopping, stopping
+from ports.forms import FreePortForm, StopForm, TerminateForm
 from ports.history import opener_of, port_timeline
 from ports.inventory.diagnosis import explain_port
 from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter, is_console
@@ -51,6 +51,7 @@ def _detail_context(request: HtmxHttpRequest, port: int) -> dict:
         "timeline": port_timeline(port),
         "free": not listeners,
         "can_operate": has_role(request.user, OPERATOR),
+        "servers": inventory.servers_of(listeners),
     }
 
 
@@ -71,7 +72,13 @@ def terminate(request: HtmxHttpRequest, port: int) -> HttpResponse:
         return render_partial_or_page(request, "ports/detail.html", "terminate-panel", context, 422)
     pid = form.cleaned_data["pid"]
     target = next((listener for listener in context["listeners"] if pid in listener.pids), None)
-    context.update(form=form, target=target)
+    server = context["servers"].get(target.inode) if target is not None else None
+    context.update(
+        form=form,
+        target=target,
+        target_holder=next((h for h in target.holders if h.pid == pid), None) if target else None,
+        warnings=server_stopping.terminate_warnings(target, pid, server),
+    )
     if target is None:
         context["error"] = f"pid {pid} no longer holds port {port}. The page below is current."
         return render_partial_or_page(request, "ports/detail.html", "terminate-panel", context, 409)
@@ -103,6 +110,56 @@ def terminate(request: HtmxHttpRequest, port: int) -> HttpResponse:
     )
     response = render(request, "ports/detail.html#port-detail", context)
     return reswap(retarget(response, "#port-detail"), "outerHTML")
+
+
+@require_http_methods(["GET", "POST"])
+def stop(request: HtmxHttpRequest, port: int) -> HttpResponse:
+    """GET: the plan (a dry run: each pid, its role and signal). POST: stop the server."""
+    form = StopForm(request.POST if request.method == "POST" else request.GET)
+    context = _detail_context(request, port)
+    template = "ports/detail.html"
+    if not form.is_valid():
+        context.update(form=form, error="That request was incomplete: " + _form_errors(form))
+        return render_partial_or_page(request, template, "terminate-panel", context, 422)
+    context["stop_form"] = form
+    try:
+        result = operations.stop_for(
+            request.user,
+            port=port,
+            request=request,
+            dry_run=request.method == "GET",
+            **form.cleaned_data,
+        )
+    except PermissionDenied as error:
+        context["error"] = str(error)
+        return render_partial_or_page(request, template, "terminate-panel", context, 403)
+    except errors.ActionError as error:
+        context["error"] = str(error)
+        return render_partial_or_page(request, template, "terminate-panel", context, error.status)
+    if request.method == "GET":
+        context["stop_plan"] = result
+        return render_partial_or_page(request, template, "terminate-panel", context)
+    sentence = _stop_sentence(port, result)
+    if not request.htmx:
+        messages.success(request, sentence)
+        return redirect("ports:detail", port=port)
+    context.update(_detail_context(request, port), stop_result=result, result_sentence=sentence)
+    response = render(request, "ports/detail.html#port-detail", context)
+    return reswap(retarget(response, "#port-detail"), "outerHTML")
+
+
+def _stop_sentence(port: int, result: server_stopping.StopResult) -> str:
+    released = f"port {port} is free now" if result.released else f"port {port} is still held"
+    pids = len(result.plan)
+    return {
+        "stopped": f"The server (pid {result.server_pid}, {pids} processes) exited after "
+        f"SIGTERM; {released}.",
+        "killed": f"The server (pid {result.server_pid}) was killed with SIGKILL; {released}.",
+        "still-running": f"The server (pid {result.server_pid}) is still running; {released}.",
+        "managed": "Not signalled: " + " ".join(result.warnings),
+        "container-stopped": f"The container was stopped; {released}.",
+        "dry-run": "Nothing was signalled.",
+    }[result.outcome]
 
 
 def _result_sentence(port: int, result: stopping.TerminationResult) -> str:

@@ -140,7 +140,7 @@ def test_it_works_without_pidfd(
     spawn: Callable[..., Holder], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The non-Linux path: os.kill guarded by psutil's start-time check, polling for the exit.
-    monkeypatch.setattr(stopping, "_open_pidfd", lambda pid: None)
+    monkeypatch.setattr(stopping, "open_pidfd", lambda pid: None)
     holder = spawn()
     result = stopping.terminate(holder.port, holder.pid, holder.create_time, grace_seconds=5)
     assert (result.outcome, result.released) == ("terminated", True)
