@@ -134,6 +134,9 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and isinstance(content.get("terminate"), dict):
             await self._terminate(content["terminate"])
             return
+        if isinstance(content, dict) and isinstance(content.get("stop"), dict):
+            await self._stop(content["stop"])
+            return
         subscribe = content.get("subscribe") if isinstance(content, dict) else None
         narrowed = _narrowing(subscribe, "ports", PORT_MAX), _narrowing(subscribe, "checks", 2**31)
         if isinstance(subscribe, dict) and subscribe and all(n is not INVALID for n in narrowed):
@@ -205,6 +208,61 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
                 "pid": result.pid,
                 "outcome": result.outcome,
                 "released": result.released,
+                "warnings": result.warnings,
+            }
+        )
+
+    async def _stop(self, request: dict) -> None:
+        """{"stop": {"port", "server_pid", "server_create_time", "escalate", "dry_run"}}: the
+        API's POST ports/{port}/stop, same rules and answer."""
+        reason = await refused(self.scope, self.user, self.token_scope, OPERATOR, "port.stop")
+        if reason is not None:
+            await self.send_json({"type": "error", "status": 403, "detail": reason})
+            return
+        try:
+            port, server_pid = int(request["port"]), int(request["server_pid"])
+            create_time = float(request["server_create_time"])
+            escalate, dry_run = request.get("escalate", False), request.get("dry_run", False)
+            if not math.isfinite(create_time) or create_time < 0:
+                raise ValueError
+            if not PORT_MIN <= port <= PORT_MAX or not {type(escalate), type(dry_run)} <= {bool}:
+                raise ValueError
+        except (KeyError, TypeError, ValueError, OverflowError):
+            await self.send_json(
+                {
+                    "type": "error",
+                    "status": 422,
+                    "detail": f"stop needs port ({PORT_MIN}-{PORT_MAX}), server_pid (a whole "
+                    "number) and server_create_time (finite seconds); escalate and dry_run are "
+                    "true or false",
+                }
+            )
+            return
+        try:
+            result = await database_sync_to_async(operations.stop_for)(
+                self.user,
+                port=port,
+                server_pid=server_pid,
+                server_create_time=create_time,
+                escalate=escalate,
+                dry_run=dry_run,
+                scope=self.token_scope,
+            )
+        except PermissionDenied as error:
+            await self.send_json({"type": "error", "status": 403, "detail": str(error)})
+            return
+        except ActionError as error:
+            await self.send_json({"type": "error", "status": error.status, "detail": str(error)})
+            return
+        await self.send_json(
+            {
+                "type": "stopped",
+                "server_pid": result.server_pid,
+                "outcome": result.outcome,
+                "released": result.released,
+                "respawned": result.respawned,
+                "plan": [step.as_dict() for step in result.plan],
+                "warnings": result.warnings,
             }
         )
 

@@ -126,7 +126,10 @@ class Inventory:
 
     def servers_of(self, listeners: Iterable[Listener]) -> dict[int, Server | None]:
         """The server of each listener, by inode, from one read of the process table."""
+        listeners = list(listeners)
         table = self._table.fresh()
+        if any(table.node(pid) is None for listener in listeners for pid in listener.pids):
+            table = self._table.fresh(max_age=0)  # a holder newer than the table's last read
         return {
             listener.inode: servers.server_of(listener, table, managers.manager_of)
             for listener in listeners

@@ -3,7 +3,7 @@ response matches the schema.
 
 Operations that act on the world are excluded from random input, and the console under test
 cannot signal anything anyway (see `_refuse_all_termination`):
-- POST ports/{port}/terminate: random pids could be real processes;
+- POST ports/{port}/terminate and ports/{port}/stop: random pids could be real processes;
 - GET ports/free and POST projects/{name}/allocate: a random `host` would be resolved by DNS,
   traffic beyond loopback;
 - POST checks/{id}/run and alerts/channels/{id}/test: they run checks and send alerts.
@@ -25,7 +25,10 @@ from schemathesis.specs.openapi.checks import (
 
 from console.api import api
 
-EXCLUDED = r"(/terminate$|/ports/free$|/allocate$|/run$|/channels/\{[^}]+\}/test$|/health/import$)"
+EXCLUDED = (
+    r"(/terminate$|/stop$|/ports/free$|/allocate$|/run$|/channels/\{[^}]+\}/test$"
+    r"|/health/import$)"
+)
 
 
 def _spec() -> dict:
@@ -60,12 +63,13 @@ def _no_name_lookups(monkeypatch):
 @pytest.fixture(autouse=True)
 def _refuse_all_termination(monkeypatch):
     """Belt and braces: even if an operation slipped past the exclusion, nothing is signalled."""
-    from ports import errors, stopping
+    from ports import errors, server_stopping, stopping
 
     def refuse(*args, **kwargs):
         raise errors.ActionError("termination is disabled while fuzzing")
 
     monkeypatch.setattr(stopping, "terminate", refuse)
+    monkeypatch.setattr(server_stopping, "stop_server", refuse)
 
 
 @pytest.mark.django_db
