@@ -43,13 +43,21 @@ def _detail_context(request: HtmxHttpRequest, port: int) -> dict:
     snapshot = inventory.snapshot()
     listeners = snapshot.on_port(port)
     project_of = registry.project_matcher()
+    explanation = explain_port(
+        port,
+        snapshot,
+        project_of=project_of,
+        opener_of=opener_of,
+        reserved=registry.reserved_ports(),
+    )
     return {
         "port": port,
         "listeners": listeners,
-        "explanation": explain_port(port, snapshot, project_of=project_of, opener_of=opener_of),
+        "explanation": explanation,
+        # Would a plain server (bind() without SO_REUSEADDR) started now bind it?
+        "free": explanation.free,
         "projects": {listener.id: project_of(listener) for listener in listeners},
         "timeline": port_timeline(port),
-        "free": not listeners,
         "can_operate": has_role(request.user, OPERATOR),
         "servers": inventory.servers_of(listeners),
     }
@@ -184,11 +192,12 @@ def free_port(request: HtmxHttpRequest) -> HttpResponse:
     if request.GET:
         if form.is_valid():
             try:
-                context["ports"] = free_ports.find_free_port(
+                scan = free_ports.scan_free_ports(
                     form.cleaned_data["near"],
                     count=form.cleaned_data["count"],
-                    exclude=registry.reserved_ports(),
+                    reserved=registry.reserved_ports(),
                 )
+                context.update(ports=scan.ports, skipped=scan.skipped, scan=scan)
             except (errors.ActionError, ValueError) as error:
                 context["error"] = str(error)
                 status = 409
