@@ -292,17 +292,22 @@ def port_detail(request, port: int = PortNumber):
     listeners = snapshot.on_port(port)
     project_of = registry.project_matcher()
     # `free`: would a plain server (bind() without SO_REUSEADDR) started now bind it?
+    servers = inventory.servers_of(listeners)
     explanation = explain_port(
         port,
         snapshot,
         project_of=project_of,
         opener_of=opener_of,
         reserved=registry.reserved_ports(),
+        server_of=lambda listener: servers.get(listener.inode),
     )
     return {
         "port": port,
         "free": explanation.free,
-        "listeners": _with_servers(listeners, project_of),
+        "listeners": [
+            listener_payload(listener, project_of(listener), servers.get(listener.inode))
+            for listener in listeners
+        ],
         "explanation": explanation.as_dict(),
         "history": [span.as_dict() for span in port_timeline(port)],
     }

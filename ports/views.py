@@ -43,12 +43,14 @@ def _detail_context(request: HtmxHttpRequest, port: int) -> dict:
     snapshot = inventory.snapshot()
     listeners = snapshot.on_port(port)
     project_of = registry.project_matcher()
+    servers = inventory.servers_of(listeners)
     explanation = explain_port(
         port,
         snapshot,
         project_of=project_of,
         opener_of=opener_of,
         reserved=registry.reserved_ports(),
+        server_of=lambda listener: servers.get(listener.inode),
     )
     return {
         "port": port,
@@ -59,7 +61,7 @@ def _detail_context(request: HtmxHttpRequest, port: int) -> dict:
         "projects": {listener.id: project_of(listener) for listener in listeners},
         "timeline": port_timeline(port),
         "can_operate": has_role(request.user, OPERATOR),
-        "servers": inventory.servers_of(listeners),
+        "servers": servers,
     }
 
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import psutil
 
 from ports.inventory import binding
-from ports.inventory.records import Listener, Snapshot
+from ports.inventory.records import Listener, Server, Snapshot
 
 # Services whose process is normally adopted by init: an orphan of these is no accident.
 SYSTEM_SERVICES = (
@@ -83,6 +83,7 @@ class TimeWait(NamedTuple):
 NO_TIME_WAIT = TimeWait(0, None)
 
 ProjectOf = Callable[[Listener], str | None]
+ServerOf = Callable[[Listener], Server | None]
 OpenerOf = Callable[[Listener], Opener | None]
 
 
@@ -145,15 +146,19 @@ def explain_port(
     parent_alive: Callable[[int], bool] = psutil.pid_exists,
     opener_of: OpenerOf = lambda listener: None,
     reserved: Mapping[int, str] | None = None,
+    server_of: ServerOf = lambda listener: None,
 ) -> Explanation:
     """`opener_of` names the process that held this very socket when it was first seen (from
     the sampler's history); it is how an inherited socket is told from one opened in place.
     `reserved` (port -> project) are the registry's ports, never offered as the alternative;
-    None when the caller has no registry at hand."""
+    None when the caller has no registry at hand. `server_of` names a listener's server and its
+    manager, so the fix says how to stop it for good (`systemctl stop ...`, Ctrl-C, Stop)."""
     instead = _Alternative(port, reserved)
     tcp = [listener for listener in snapshot.on_port(port) if listener.proto == "tcp"]
     if tcp:
-        explanation = _explain_holders(port, tcp, project_of, parent_alive, opener_of, instead)
+        explanation = _explain_holders(
+            port, tcp, project_of, parent_alive, opener_of, instead, server_of
+        )
         explanation.alternative = instead.port
         return explanation
     code = binding.server_bind_errno(port)
@@ -173,7 +178,7 @@ def explain_port(
         )
     udp = [listener for listener in snapshot.on_port(port) if listener.proto == "udp"]
     if udp:
-        return _explain_udp(port, udp)
+        return _explain_udp(port, udp, server_of)
     if code == errno.EACCES:
         return Explanation(
             FREE,
@@ -256,15 +261,15 @@ def _explain_time_wait(port: int, waiting: TimeWait, instead: _Alternative) -> E
     )
 
 
-def _explain_udp(port: int, udp: list[Listener]) -> Explanation:
+def _explain_udp(port: int, udp: list[Listener], server_of: ServerOf) -> Explanation:
     who = _who(udp[0])
     where = _where(port, udp)
     return Explanation(
         HELD,
         f"Only UDP uses port {port}: {who} on {where}. A TCP server can bind the port; a UDP "
         f"server cannot.{_stack_note(port, udp)}",
-        f"Nothing to do for a TCP server. For a UDP server, stop {who} (Terminate below, or "
-        "Ctrl-C in its terminal), or give it another port.",
+        f"Nothing to do for a TCP server. For a UDP server, {_how_to_stop(udp[0], server_of)}, "
+        "or give it another port.",
         udp,
         free=True,
     )
@@ -277,6 +282,7 @@ def _explain_holders(
     parent_alive: Callable[[int], bool],
     opener_of: OpenerOf,
     instead: _Alternative,
+    server_of: ServerOf,
 ) -> Explanation:
     listener = holders[0]
     process = listener.process
@@ -323,10 +329,30 @@ def _explain_holders(
         HELD,
         f"Port {port} is held by {who}{owner}{shared} {where}: {process.cmdline}"
         + (f".{stack}" if stack else ""),
-        "Stop that server (Terminate below, or Ctrl-C in its terminal), or "
-        f"{instead.sentence(lower=True)}",
+        f"{_sentence(_how_to_stop(listener, server_of))}, or {instead.sentence(lower=True)}",
         holders,
     )
+
+
+def _how_to_stop(listener: Listener, server_of: ServerOf) -> str:
+    """How to stop what holds the socket for good: its manager's way, else the whole server."""
+    server = server_of(listener)
+    if server is None:
+        return f"stop {_who(listener)} (Stop the server below, or Ctrl-C in its terminal)"
+    manager = server.manager
+    named = f"{server.kind} (pid {server.pid})"
+    if manager is not None and manager.restarts:
+        how = f"`{manager.stop_command}`" if manager.stop_command else f"its {manager.kind}"
+        return f"stop {named} through {manager.kind}, which would restart it: {how}"
+    count = len(server.pids)
+    processes = f"{count} process{'es' if count > 1 else ''}"
+    if manager is not None and manager.kind == "terminal":
+        return f"stop {named}: Stop the server below ({processes}), or Ctrl-C in its terminal"
+    return f"stop {named}: Stop the server below ({processes})"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _who(listener: Listener) -> str:

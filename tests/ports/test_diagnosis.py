@@ -25,7 +25,7 @@ def test_it_names_the_holder_and_its_command(listening_child):
     explanation = explain_port(child.port, inventory.snapshot())
     assert explanation.kind == "held"
     assert f"held by python (pid {child.pid})" in explanation.summary
-    assert "Terminate" in explanation.fix
+    assert "Stop the server below" in explanation.fix
 
 
 def test_it_explains_time_wait_after_a_real_closed_connection():
@@ -171,3 +171,22 @@ def test_it_skips_a_reserved_port_as_the_alternative_in_the_api(
     body = response.json()
     assert body["free"] is False
     assert body["explanation"]["alternative_port"] > next_free
+
+
+def test_its_fix_names_the_way_to_stop_the_server_for_good(listening_child):
+    from dataclasses import replace
+
+    from ports.inventory.records import Manager
+
+    child = listening_child()
+    snap = inventory.snapshot()
+    (listener,) = snap.on_port(child.port)
+    server = inventory.servers_of([listener])[listener.inode]
+    assert server is not None and server.pid == child.pid
+    plain = explain_port(child.port, snap, server_of=lambda _: server)
+    assert f"Stop python (pid {child.pid}): Stop the server below" in plain.fix
+    # The same server as systemd would run it (no systemd on this machine: a record of it).
+    unit = Manager("systemd", "demo.service", "systemctl stop demo", restarts=True)
+    managed = explain_port(child.port, snap, server_of=lambda _: replace(server, manager=unit))
+    assert "through systemd, which would restart it: `systemctl stop demo`" in managed.fix
+    assert "Ctrl-C" not in managed.fix
