@@ -16,7 +16,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: run test bench lint format clean check-python browser
+.PHONY: run test bench lint format clean check-python browser vite
 
 $(VPY):
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
@@ -49,17 +49,28 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "No Chromium found and cannot install it: browser tests will skip (fail under CI=true)."; fi
 
+# The Vite dev server the server-tree tests start (tests/ports/real_servers.py), from the npm
+# registry at the version its lock file pins. Without npm the Vite tests skip (fail under CI=true).
+VITE_FIXTURE := tests/fixtures/vite
+$(VITE_FIXTURE)/node_modules/.installed: $(VITE_FIXTURE)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  (cd $(VITE_FIXTURE) && npm ci --silent --no-audit --no-fund) && touch $@; \
+	else echo "No npm: the Vite server tests will skip (fail under CI=true)."; fi
+
+vite: $(VITE_FIXTURE)/node_modules/.installed
+
 # Lint, layers and types first: each takes seconds, the suite minutes.
-test: $(VENV)/.installed-test browser
+test: $(VENV)/.installed-test browser vite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VPY) -m mypy
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-test browser
+bench: $(VENV)/.installed-test browser vite
 	$(VPY) -m bench.inventory
 	$(VPY) -m bench.health
 	$(VPY) -m bench.live
+	$(VPY) -m bench.servers
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
