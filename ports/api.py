@@ -11,10 +11,9 @@ from console.foundation.api_auth import Needs
 from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR
 from ports import free_ports, inventory, operations
-from ports.history import opener_of, port_timeline
-from ports.inventory.diagnosis import explain_port
-from ports.listing import ListenerFilter, listener_payload, manager_payload
+from ports.listing import ListenerFilter, listener_payload
 from ports.models import PortEvent
+from ports.port_view import port_view
 from ports.registry import operations as registry
 from ports.stopping import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
 
@@ -288,28 +287,16 @@ def list_free_ports(request, query: Query[FreePortQuery]):
 
 @router.get("/ports/{port}", response=PortOut)
 def port_detail(request, port: int = PortNumber):
-    snapshot = inventory.snapshot()
-    listeners = snapshot.on_port(port)
-    project_of = registry.project_matcher()
-    # `free`: would a plain server (bind() without SO_REUSEADDR) started now bind it?
-    servers = inventory.servers_of(listeners)
-    explanation = explain_port(
-        port,
-        snapshot,
-        project_of=project_of,
-        opener_of=opener_of,
-        reserved=registry.reserved_ports(),
-        server_of=lambda listener: servers.get(listener.inode),
-    )
+    view = port_view(port)
     return {
         "port": port,
-        "free": explanation.free,
+        "free": view.explanation.free,
         "listeners": [
-            listener_payload(listener, project_of(listener), servers.get(listener.inode))
-            for listener in listeners
+            listener_payload(listener, view.project_of(listener), view.servers.get(listener.inode))
+            for listener in view.listeners
         ],
-        "explanation": explanation.as_dict(),
-        "history": [span.as_dict() for span in port_timeline(port)],
+        "explanation": view.explanation.as_dict(),
+        "history": [span.as_dict() for span in view.timeline],
     }
 
 
@@ -378,14 +365,7 @@ def terminate(request, body: TerminateIn, port: int = PortNumber):
         scope=getattr(request, "token_scope", None),
         request=request,
     )
-    return {
-        "pid": result.pid,
-        "outcome": result.outcome,
-        "released": result.released,
-        "signals_sent": list(result.signals_sent),
-        "elapsed_ms": result.elapsed_ms,
-        "warnings": list(result.warnings),
-    }
+    return result.as_dict()
 
 
 @router.post("/ports/{port}/stop", response=StopOut, auth=Needs(OPERATOR, "port.stop"))
@@ -402,14 +382,4 @@ def stop(request, body: StopIn, port: int = PortNumber):
         scope=getattr(request, "token_scope", None),
         request=request,
     )
-    return {
-        "server_pid": result.server_pid,
-        "outcome": result.outcome,
-        "released": result.released,
-        "respawned": result.respawned,
-        "plan": [step.as_dict() for step in result.plan],
-        "warnings": result.warnings,
-        "signals_sent": result.signals_sent,
-        "manager": manager_payload(result.manager),
-        "elapsed_ms": result.elapsed_ms,
-    }
+    return result.as_dict()

@@ -164,89 +164,66 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def _terminate(self, request: dict) -> None:
         """{"terminate": {"port", "pid", "create_time", "signal"}}: the API's action, same rules."""
-        reason = await refused(self.scope, self.user, self.token_scope, OPERATOR, "port.terminate")
-        if reason is not None:
-            await self.send_json({"type": "error", "status": 403, "detail": reason})
-            return
-        try:
-            port, pid = int(request["port"]), int(request["pid"])
-            create_time = float(request["create_time"])
+
+        def parse() -> dict:
             signal = request.get("signal", "TERM")
-            # float() takes "nan" and "inf": no process started then.
-            if not math.isfinite(create_time) or create_time < 0:
-                raise ValueError
-            if signal not in ("TERM", "KILL") or not PORT_MIN <= port <= PORT_MAX:
-                raise ValueError
-        except (KeyError, TypeError, ValueError, OverflowError):
-            await self.send_json(
-                {
-                    "type": "error",
-                    "status": 422,
-                    "detail": f"terminate needs port ({PORT_MIN}-{PORT_MAX}), pid (a whole number) "
-                    "and create_time (a finite number of seconds), signal TERM or KILL",
-                }
-            )
-            return
-        try:
-            result = await database_sync_to_async(operations.terminate_for)(
-                self.user,
-                port=port,
-                pid=pid,
-                create_time=create_time,
-                signal=signal,
-                scope=self.token_scope,
-            )
-        except PermissionDenied as error:
-            await self.send_json({"type": "error", "status": 403, "detail": str(error)})
-            return
-        except ActionError as error:
-            await self.send_json({"type": "error", "status": error.status, "detail": str(error)})
-            return
-        await self.send_json(
-            {
-                "type": "terminated",
-                "pid": result.pid,
-                "outcome": result.outcome,
-                "released": result.released,
-                "warnings": result.warnings,
+            if signal not in ("TERM", "KILL"):
+                raise ValueError(signal)
+            return {
+                "port": _port(int(request["port"])),
+                "pid": int(request["pid"]),
+                "create_time": _start_time(request["create_time"]),
+                "signal": signal,
             }
+
+        await self._act(
+            "port.terminate",
+            parse,
+            f"terminate needs port ({PORT_MIN}-{PORT_MAX}), pid (a whole number) and "
+            "create_time (a finite number of seconds), signal TERM or KILL",
+            operations.terminate_for,
+            lambda result: {"type": "terminated", **result.as_dict()},
         )
 
     async def _stop(self, request: dict) -> None:
         """{"stop": {"port", "server_pid", "server_create_time", "escalate", "dry_run"}}: the
         API's POST ports/{port}/stop, same rules and answer."""
-        reason = await refused(self.scope, self.user, self.token_scope, OPERATOR, "port.stop")
+
+        def parse() -> dict:
+            flags = {name: request.get(name, False) for name in ("escalate", "dry_run")}
+            if not all(isinstance(flag, bool) for flag in flags.values()):
+                raise ValueError(flags)
+            return {
+                "port": _port(int(request["port"])),
+                "server_pid": int(request["server_pid"]),
+                "server_create_time": _start_time(request["server_create_time"]),
+                **flags,
+            }
+
+        await self._act(
+            "port.stop",
+            parse,
+            f"stop needs port ({PORT_MIN}-{PORT_MAX}), server_pid (a whole number) and "
+            "server_create_time (finite seconds); escalate and dry_run are true or false",
+            operations.stop_for,
+            lambda result: {"type": "stopped", **result.as_dict()},
+        )
+
+    async def _act(self, action: str, parse, usage: str, perform, answer) -> None:
+        """One socket action: the gate, then its arguments (422 with `usage`), then the same
+        operation the API and the page call; a refusal or failure comes back as an error."""
+        reason = await refused(self.scope, self.user, self.token_scope, OPERATOR, action)
         if reason is not None:
             await self.send_json({"type": "error", "status": 403, "detail": reason})
             return
         try:
-            port, server_pid = int(request["port"]), int(request["server_pid"])
-            create_time = float(request["server_create_time"])
-            escalate, dry_run = request.get("escalate", False), request.get("dry_run", False)
-            if not math.isfinite(create_time) or create_time < 0:
-                raise ValueError
-            if not PORT_MIN <= port <= PORT_MAX or not {type(escalate), type(dry_run)} <= {bool}:
-                raise ValueError
+            arguments = parse()
         except (KeyError, TypeError, ValueError, OverflowError):
-            await self.send_json(
-                {
-                    "type": "error",
-                    "status": 422,
-                    "detail": f"stop needs port ({PORT_MIN}-{PORT_MAX}), server_pid (a whole "
-                    "number) and server_create_time (finite seconds); escalate and dry_run are "
-                    "true or false",
-                }
-            )
+            await self.send_json({"type": "error", "status": 422, "detail": usage})
             return
         try:
-            result = await database_sync_to_async(operations.stop_for)(
-                self.user,
-                port=port,
-                server_pid=server_pid,
-                server_create_time=create_time,
-                escalate=escalate,
-                dry_run=dry_run,
-                scope=self.token_scope,
+            result = await database_sync_to_async(perform)(
+                self.user, scope=self.token_scope, **arguments
             )
         except PermissionDenied as error:
             await self.send_json({"type": "error", "status": 403, "detail": str(error)})
@@ -254,17 +231,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         except ActionError as error:
             await self.send_json({"type": "error", "status": error.status, "detail": str(error)})
             return
-        await self.send_json(
-            {
-                "type": "stopped",
-                "server_pid": result.server_pid,
-                "outcome": result.outcome,
-                "released": result.released,
-                "respawned": result.respawned,
-                "plan": [step.as_dict() for step in result.plan],
-                "warnings": result.warnings,
-            }
-        )
+        await self.send_json(answer(result))
 
     async def ports_changes(self, message: dict) -> None:
         for change in message["changes"]:
@@ -288,6 +255,20 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
 
 
 CHANGES_TEMPLATE = "ports/ws/changes.html"
+
+
+def _port(port: int) -> int:
+    if not PORT_MIN <= port <= PORT_MAX:
+        raise ValueError(port)
+    return port
+
+
+def _start_time(value) -> float:
+    start = float(value)
+    # float() takes "nan" and "inf": no process started then.
+    if not math.isfinite(start) or start < 0:
+        raise ValueError(value)
+    return start
 
 
 def _change_fragments(changes: list[dict], view: ListenerFilter) -> list[str]:

@@ -8,8 +8,9 @@ everywhere. The mechanics without rights (signalling, binding) live in `ports.st
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psutil
 
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from console.foundation.gate import Who
+
+
+class _HasOutcome(Protocol):
+    @property
+    def outcome(self) -> str: ...
 
 
 def terminate_for(
@@ -47,30 +53,20 @@ def terminate_for(
     )
     server = inventory.servers_of([holder]).get(holder.inode) if holder else None
     warnings = server_stopping.terminate_warnings(holder, pid, server)
-    try:
-        result = stopping.terminate(
-            port, pid, create_time, signal=signal, grace_seconds=grace_seconds, escalate=escalate
-        )
-    except errors.ActionError as error:
-        audit.record(
-            "port.terminate",
-            request=request,
-            user=actor.user,
-            target=target,
-            outcome=type(error).__name__,
-            reason=str(error),
-        )
-        raise
-    audit.record(
+    result = _audited(
         "port.terminate",
-        request=request,
-        user=actor.user,
-        target=target,
-        outcome=result.outcome,
-        signal=signal,
-        escalate=escalate,
-        released=result.released,
-        process=holder.process.cmdline if holder and holder.process else "",
+        actor,
+        target,
+        request,
+        lambda: stopping.terminate(
+            port, pid, create_time, signal=signal, grace_seconds=grace_seconds, escalate=escalate
+        ),
+        lambda result: {
+            "signal": signal,
+            "escalate": escalate,
+            "released": result.released,
+            "process": holder.process.cmdline if holder and holder.process else "",
+        },
     )
     return replace(result, warnings=warnings)
 
@@ -95,18 +91,42 @@ def stop_for(
     pids = server.pids if server is not None else (server_pid,)
     needed = ADMIN if any(role_to_signal(pid) == ADMIN for pid in pids) else OPERATOR
     actor = gate.authorize(user, needed, "port.stop", target=target, scope=scope, request=request)
-    try:
-        result = server_stopping.stop_server(
+    return _audited(
+        "port.stop",
+        actor,
+        target,
+        request,
+        lambda: server_stopping.stop_server(
             port,
             server_pid,
             server_create_time,
             grace_seconds=grace_seconds,
             escalate=escalate,
             dry_run=dry_run,
-        )
+        ),
+        lambda result: {
+            "escalate": escalate,
+            "released": result.released,
+            "pids": [step.pid for step in result.plan],
+            "process": server.cmdline if server is not None else "",
+        },
+    )
+
+
+def _audited[Outcome: _HasOutcome](
+    action: str,
+    actor: gate.Actor,
+    target: str,
+    request: HttpRequest | None,
+    run: Callable[[], Outcome],
+    details: Callable[[Outcome], dict[str, Any]],
+) -> Outcome:
+    """Run an action the gate allowed and audit what came of it: its outcome, or its refusal."""
+    try:
+        result = run()
     except errors.ActionError as error:
         audit.record(
-            "port.stop",
+            action,
             request=request,
             user=actor.user,
             target=target,
@@ -115,15 +135,12 @@ def stop_for(
         )
         raise
     audit.record(
-        "port.stop",
+        action,
         request=request,
         user=actor.user,
         target=target,
         outcome=result.outcome,
-        escalate=escalate,
-        released=result.released,
-        pids=[step.pid for step in result.plan],
-        process=server.cmdline if server is not None else "",
+        **details(result),
     )
     return result
 

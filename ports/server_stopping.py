@@ -27,6 +27,7 @@ from console.foundation.limits import validate_port
 from ports.errors import Refused, StaleTarget
 from ports.inventory import docker_engine
 from ports.inventory.records import CHILD, PROCESS, RELOADER, Listener, Manager, Server, Snapshot
+from ports.listing import manager_payload
 from ports.stopping import (
     CREATE_TIME_TOLERANCE,
     DEFAULT_GRACE_SECONDS,
@@ -75,6 +76,20 @@ class StopResult:
     signals_sent: list[str] = field(default_factory=list)
     manager: Manager | None = None
     elapsed_ms: float = 0.0
+
+    def as_dict(self) -> dict:
+        """The answer of the API and the websocket (DESIGN.md's contract)."""
+        return {
+            "server_pid": self.server_pid,
+            "outcome": self.outcome,
+            "released": self.released,
+            "respawned": self.respawned,
+            "plan": [step.as_dict() for step in self.plan],
+            "warnings": self.warnings,
+            "signals_sent": self.signals_sent,
+            "manager": manager_payload(self.manager),
+            "elapsed_ms": self.elapsed_ms,
+        }
 
 
 def find_server(

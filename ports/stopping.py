@@ -51,6 +51,17 @@ class TerminationResult:
     # Why this may not free the port (a worker its master respawns); see ports.server_stopping.
     warnings: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict:
+        """The answer of the API and the websocket (DESIGN.md's contract)."""
+        return {
+            "pid": self.pid,
+            "outcome": self.outcome,
+            "released": self.released,
+            "signals_sent": list(self.signals_sent),
+            "elapsed_ms": self.elapsed_ms,
+            "warnings": list(self.warnings),
+        }
+
 
 # --- terminate ---------------------------------------------------------------------------------
 

@@ -14,9 +14,8 @@ from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR, has_role
 from ports import errors, free_ports, inventory, operations, server_stopping, stopping
 from ports.forms import FreePortForm, StopForm, TerminateForm
-from ports.history import opener_of, port_timeline
-from ports.inventory.diagnosis import explain_port
 from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter, is_console
+from ports.port_view import port_view
 from ports.registry import operations as registry
 
 
@@ -40,28 +39,16 @@ def port_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HtmxHttpRequest, port: int) -> dict:
-    snapshot = inventory.snapshot()
-    listeners = snapshot.on_port(port)
-    project_of = registry.project_matcher()
-    servers = inventory.servers_of(listeners)
-    explanation = explain_port(
-        port,
-        snapshot,
-        project_of=project_of,
-        opener_of=opener_of,
-        reserved=registry.reserved_ports(),
-        server_of=lambda listener: servers.get(listener.inode),
-    )
+    view = port_view(port)
     return {
         "port": port,
-        "listeners": listeners,
-        "explanation": explanation,
-        # Would a plain server (bind() without SO_REUSEADDR) started now bind it?
-        "free": explanation.free,
-        "projects": {listener.id: project_of(listener) for listener in listeners},
-        "timeline": port_timeline(port),
+        "listeners": view.listeners,
+        "explanation": view.explanation,
+        "free": view.explanation.free,
+        "projects": {listener.id: view.project_of(listener) for listener in view.listeners},
+        "timeline": view.timeline,
         "can_operate": has_role(request.user, OPERATOR),
-        "servers": servers,
+        "servers": view.servers,
     }
 
 
