@@ -205,3 +205,19 @@ def _gone(pid: int) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_an_orphaned_child_keeps_its_server_s_hint(tmp_path):
+    # uvicorn --reload's child says only "python -c ... spawn_main": the hint is its reloader's.
+    port = _free_port()
+    engine = Inventory()
+    with running("uvicorn-reload", port, tmp_path=tmp_path) as server:
+        server.wait_listening()
+        listener = _listener_with(engine, port, _settled_holders(server))
+        assert listener.service == "uvicorn (ASGI)"
+        child = next(holder.pid for holder in listener.holders if holder.role == CHILD)
+        server.tree()  # the harness ends the orphan too, by its pid and start time
+        os.kill(server.root_pid, 9)  # the reloader we started dies; its child lives on
+        orphan = _listener_with(engine, port, {child})
+        assert orphan.service == "uvicorn (ASGI)"
+        assert [holder.role for holder in orphan.holders] == [PROCESS]

@@ -54,6 +54,8 @@ def test_it_says_nothing_for_an_unknown_port_and_process():
         ("flask", "/venv/bin/python /venv/bin/flask run --port 8000", "Flask"),
         ("python3", "python3 -m flask --app hello run", "Flask"),
         ("uvicorn", "/venv/bin/python /venv/bin/uvicorn app:app --port 8000", "uvicorn (ASGI)"),
+        ("fastapi", "/venv/bin/python /venv/bin/fastapi dev main.py", "FastAPI (uvicorn)"),
+        ("fastapi", "/venv/bin/python /venv/bin/fastapi run main.py", "FastAPI (uvicorn)"),
         ("gunicorn", "/venv/bin/python /venv/bin/gunicorn -w 4 app:wsgi", "gunicorn"),
         ("python3", "python3 -m http.server 8000", "Python http.server"),
         ("node", "node /srv/app/node_modules/.bin/vite --port 5173", "Vite dev server"),
