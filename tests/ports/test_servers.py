@@ -99,6 +99,8 @@ def test_the_first_sighting_has_every_holder_and_names_the_server(kind, tmp_path
         listener = _listener_with(engine, port, settled)
         assert [holder.role for holder in listener.holders] == roles
         assert all(holder.create_time for holder in listener.holders)
+        if kind == "flask-app-run":  # `python app.py` twice: the child's environment says Flask
+            assert listener.service == "Flask (Werkzeug)"
 
         found = engine.servers_of([listener])[listener.inode]
         assert found is not None
