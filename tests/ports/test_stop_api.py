@@ -198,6 +198,14 @@ def test_terminating_a_worker_warns_that_its_master_respawns_it(
             return workers[0] if workers else None
 
         holder = wait_until(worker, timeout=30)
+        # Each holder's Terminate button carries that holder's own start time.
+        items = client.get(f"/api/v1/ports?port={port}", headers=headers).json()["items"]
+        started = {h["pid"]: h["create_time"] for item in items for h in item["holders"]}
+        client.force_login(operator_user)
+        page = client.get(f"/ports/{port}/").content.decode()
+        assert {server.root_pid, holder["pid"]} <= started.keys()
+        for pid, create_time in started.items():
+            assert f"?pid={pid}&amp;create_time={create_time:.2f}" in page
         response = client.post(
             f"/api/v1/ports/{port}/terminate",
             json.dumps({"pid": holder["pid"], "create_time": holder["create_time"]}),
