@@ -113,12 +113,19 @@ def roles_of(
             roles.append(parent_role[each.pid])
         elif each.ppid in parent_role:
             roles.append(WORKER if parent_role[each.ppid] == MASTER else CHILD)
-        elif environ_has(each.pid, _CHILD_MARKERS):
-            # Django's autoreloader holds no socket: its child is the only holder.
+        elif _runs_python(each) and environ_has(each.pid, _CHILD_MARKERS):
+            # Django's autoreloader holds no socket: its child is the only holder. (Only Python
+            # processes are asked: reading every sole holder's environment was most of a cold
+            # snapshot of 1,000 listeners.)
             roles.append(CHILD)
         else:
             roles.append(PROCESS)
     return tuple(roles)
+
+
+def _runs_python(info: ProcessInfo) -> bool:
+    argv0 = info.cmdline.split(" ", 1)[0].rsplit("/", 1)[-1]
+    return info.name.startswith("python") or argv0.startswith("python")
 
 
 def _parent_role(
