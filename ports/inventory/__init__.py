@@ -89,6 +89,7 @@ class Inventory:
         self._previous: dict[int, tuple[sockdiag.SocketRow, Listener]] = {}
         self._last_build: _Build | None = None
         self._table = servers.ProcessTable()
+        self._holders: servers.HoldersCache = {}
         if backend == "netlink":
             self._diag = sockdiag.SockDiagClient()
             self._owners = SocketOwners(
@@ -287,7 +288,7 @@ class Inventory:
             holders = previous.holders
             service = previous.service
         else:
-            holders = servers.holders_of(pids, infos) if pids else ()
+            holders = servers.holders_of(pids, infos, self._holders) if pids else ()
             service = self._service(row, infos, previous)
         return Listener(
             proto=row.proto,

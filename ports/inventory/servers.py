@@ -146,7 +146,31 @@ def _parent_role(
     return RELOADER if kid.cmdline == parent.cmdline and kid.name == parent.name else MASTER
 
 
-def holders_of(pids: Sequence[int], infos: Sequence[ProcessInfo | None]) -> tuple[Holder, ...]:
+HoldersCache = dict[tuple[tuple[object, ...], ...], tuple[Holder, ...]]
+
+
+def holders_of(
+    pids: Sequence[int], infos: Sequence[ProcessInfo | None], cache: HoldersCache | None = None
+) -> tuple[Holder, ...]:
+    """The holder records of one socket. A process holding 20 sockets has the same holders for
+    each: with a `cache` (the engine's own) they are worked out once per set of processes (pid,
+    start time, parent, command)."""
+    if cache is None:
+        return _holders(pids, infos)
+    key = tuple(
+        (pid, info.create_time, info.ppid, info.name, info.cmdline) if info else (pid,)
+        for pid, info in zip(pids, infos, strict=True)
+    )
+    holders = cache.get(key)
+    if holders is None:
+        holders = _holders(pids, infos)
+        if len(cache) >= HOLDERS_CACHE_SIZE:
+            cache.clear()  # processes come and go; a full cache is mostly the dead
+        cache[key] = holders
+    return holders
+
+
+def _holders(pids: Sequence[int], infos: Sequence[ProcessInfo | None]) -> tuple[Holder, ...]:
     roles = roles_of(infos)
     return tuple(
         Holder(
@@ -159,6 +183,9 @@ def holders_of(pids: Sequence[int], infos: Sequence[ProcessInfo | None]) -> tupl
         )
         for pid, info, role in zip(pids, infos, roles, strict=True)
     )
+
+
+HOLDERS_CACHE_SIZE = 4096
 
 
 def environ_kind(pids: Iterable[int]) -> str | None:
