@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ports.inventory import managers, processes, servers, sockdiag
+from ports.inventory import processes, servers, sockdiag
 from ports.inventory.hints import command_hint, service_hint
 from ports.inventory.processes import CMDLINE_MAX, ProcessDetails
 from ports.inventory.records import Listener, ProcessInfo, Server, Snapshot, exposure_of
@@ -127,6 +127,10 @@ class Inventory:
 
     def servers_of(self, listeners: Iterable[Listener]) -> dict[int, Server | None]:
         """The server of each listener, by inode, from one read of the process table."""
+        # Imported here: it brings an HTTP client (the Docker Engine's) that a snapshot and
+        # `python -m ports.inventory`, which people type, never need.
+        from ports.inventory import managers
+
         listeners = list(listeners)
         table = self._table.fresh()
         if any(table.node(pid) is None for listener in listeners for pid in listener.pids):
