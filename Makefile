@@ -16,7 +16,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: run test bench lint format clean check-python browser vite
+.PHONY: run test bench lint format clean check-python browser vite mutate
 
 $(VPY):
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
@@ -71,6 +71,19 @@ bench: $(VENV)/.installed-test browser vite
 	$(VPY) -m bench.health
 	$(VPY) -m bench.live
 	$(VPY) -m bench.servers
+
+# Mutation testing of the code that guards people ([tool.mutmut] in pyproject.toml,
+# docs/testing.md). A venv of its own: mutmut brings setproctitle, which would retitle the real
+# gunicorn workers the server tests start. About 15 minutes on 2 cores; `mutmut results` after.
+MUTATE_VENV := .venv-mutate
+$(MUTATE_VENV)/.installed: pyproject.toml | $(VPY)
+	@test -x $(MUTATE_VENV)/bin/python || $(VPY) -m venv $(MUTATE_VENV)
+	$(MUTATE_VENV)/bin/python -m pip install --quiet -e '.[test]' 'mutmut>=3.8,<4'
+	@touch $@
+
+mutate: $(MUTATE_VENV)/.installed vite
+	$(MUTATE_VENV)/bin/mutmut run
+	$(MUTATE_VENV)/bin/python -m tools.mutation_table
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""Project tools that are neither the app nor its tests (run with `python -m tools.NAME`)."""
