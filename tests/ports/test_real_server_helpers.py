@@ -46,8 +46,9 @@ def test_it_starts_each_kind_and_stops_all_of_it(kind: str, tmp_path: Path) -> N
     port = _free_port()
     with running(kind, port, tmp_path=tmp_path) as server:
         server.wait_listening()
-        tree = server.tree()
+        # Holders first: a worker forked between the two reads is then in the tree, not missing.
         holders = server.holders()
+        tree = server.tree()
         assert holders, f"{kind}: nothing holds port {port}"
         assert holders <= {proc.pid for proc in tree}, f"{kind}: a holder outside the tree"
         # A new session: the root leads a group that the whole tree is in.
