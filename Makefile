@@ -16,7 +16,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: run test bench lint format clean check-python browser vite mutate
+.PHONY: run test bench lint format clean check-python browser vite axe mutate
 
 $(VPY):
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
@@ -59,8 +59,18 @@ $(VITE_FIXTURE)/node_modules/.installed: $(VITE_FIXTURE)/package-lock.json
 
 vite: $(VITE_FIXTURE)/node_modules/.installed
 
+# axe-core, which tests/browser/test_page_quality.py injects into every page, from the npm
+# registry at the version its lock file pins. Without npm those tests skip (fail under CI=true).
+AXE_FIXTURE := tests/fixtures/axe
+$(AXE_FIXTURE)/node_modules/.installed: $(AXE_FIXTURE)/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  (cd $(AXE_FIXTURE) && npm ci --silent --no-audit --no-fund) && touch $@; \
+	else echo "No npm: the page quality tests will skip (fail under CI=true)."; fi
+
+axe: $(AXE_FIXTURE)/node_modules/.installed
+
 # Lint, layers and types first: each takes seconds, the suite minutes.
-test: $(VENV)/.installed-test browser vite
+test: $(VENV)/.installed-test browser vite axe
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VPY) -m mypy
