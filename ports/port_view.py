@@ -1,8 +1,10 @@
 """One port as the page and the API show it: its listeners, their servers, why it is busy, and its
-history. Read-only; both `ports.views.port_detail` and `ports.api.port_detail` start here."""
+history. Read-only; `ports.views.port_detail`, `ports.api.port_detail` and the port page's socket
+(`ports.port_consumer`) start here."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,3 +39,21 @@ def port_view(port: int) -> PortView:
         server_of=lambda listener: servers.get(listener.inode),
     )
     return PortView(port, listeners, servers, explanation, project_of, port_timeline(port))
+
+
+def page_context(port: int, *, can_operate: bool) -> dict:
+    """What templates/ports/detail.html shows of a port: the page, its Terminate and Stop
+    answers and the live sections its socket pushes all render from this one dict."""
+    view = port_view(port)
+    return {
+        "port": port,
+        "listeners": view.listeners,
+        "explanation": view.explanation,
+        "free": view.explanation.free,
+        "projects": {listener.id: view.project_of(listener) for listener in view.listeners},
+        "timeline": view.timeline,
+        "can_operate": can_operate,
+        "servers": view.servers,
+        # The page asks its socket for what changed after this (epoch seconds).
+        "rendered_at": time.time(),
+    }

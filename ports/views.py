@@ -15,7 +15,7 @@ from console.foundation.roles import OPERATOR, has_role
 from ports import errors, free_ports, inventory, operations, server_stopping, stopping
 from ports.forms import FreePortForm, StopForm, TerminateForm
 from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter, is_console
-from ports.port_view import port_view
+from ports.port_view import page_context
 from ports.registry import operations as registry
 
 
@@ -39,17 +39,7 @@ def port_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HtmxHttpRequest, port: int) -> dict:
-    view = port_view(port)
-    return {
-        "port": port,
-        "listeners": view.listeners,
-        "explanation": view.explanation,
-        "free": view.explanation.free,
-        "projects": {listener.id: view.project_of(listener) for listener in view.listeners},
-        "timeline": view.timeline,
-        "can_operate": has_role(request.user, OPERATOR),
-        "servers": view.servers,
-    }
+    return page_context(port, can_operate=has_role(request.user, OPERATOR))
 
 
 @require_GET
