@@ -57,8 +57,9 @@ class PortPageConsumer(AsyncWebsocketConsumer):
         for task in (getattr(self, "watcher", None), getattr(self, "refresher", None)):
             if task is not None:
                 task.cancel()
-        if getattr(self, "recheck", None) is not None:
-            self.recheck.cancel()
+        recheck = getattr(self, "recheck", None)
+        if recheck is not None:
+            recheck.cancel()
         await self.channel_layer.group_discard(sampler.GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):

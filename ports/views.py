@@ -160,7 +160,11 @@ def _result_sentence(port: int, result: stopping.TerminationResult) -> str:
 
 
 def _form_errors(form) -> str:
-    return "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+    """Every error, each after its field's label ("Pid: Enter a whole number.")."""
+    return "; ".join(
+        f"{form[field].label if field in form.fields else 'Form'}: {' '.join(errors)}"
+        for field, errors in form.errors.items()
+    )
 
 
 @require_GET
@@ -181,6 +185,5 @@ def free_port(request: HtmxHttpRequest) -> HttpResponse:
                 context["error"] = str(error)
                 status = 409
         else:
-            context["error"] = _form_errors(form)
-            status = 422
+            status = 422  # the form shows each error on its field
     return render_partial_or_page(request, "ports/free.html", "free-result", context, status)

@@ -21,6 +21,8 @@ from console.foundation.limits import PORT_MAX, PORT_MIN, is_port
 MAX_BYTES = safe_yaml.DEFAULT_MAX_BYTES
 MAX_PROJECTS = 1000
 MAX_FALLBACKS = 50
+EMPTY_FILE = "the file is empty: there is nothing to import"
+NO_PROJECTS = "the file lists no projects under 'projects:': there is nothing to import"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 FIELDS = ("preferred_port", "fallback_ports", "service_type", "working_directory", "notes")
 SPEC_FIELDS = ("name", *FIELDS)  # a ProjectSpec's fields, as the Project model has them
@@ -162,6 +164,10 @@ def parse(text: str | bytes) -> list[ProjectSpec]:
         data, value_lines, key_lines = safe_yaml.load(text, max_bytes=MAX_BYTES)
     except safe_yaml.YamlRefused as error:
         raise RegistryError([Problem(error.message, line=error.line)]) from None
+    if data is None:  # nothing but blank lines and comments
+        raise RegistryError([Problem(EMPTY_FILE)])
+    if isinstance(data, dict) and data.get("projects") is None and "projects" in data:
+        return []  # `projects:` with nothing under it: no projects (import refuses it)
     if not isinstance(data, dict) or not isinstance(data.get("projects"), dict):
         raise RegistryError(
             [

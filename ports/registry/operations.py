@@ -218,9 +218,12 @@ def import_registry(
     request: HttpRequest | None = None,
 ) -> ImportResult:
     """All or nothing: every project is valid or none is written. Merges by name unless
-    `replace`, which also removes projects the file does not list."""
+    `replace`, which also removes projects the file does not list. A file that lists no
+    project is refused: it would import nothing, or with `replace` remove every project."""
     _require_operator(user, scope, request, "project.import", ".devports.yml")
     specs = devports.parse(text)
+    if not specs:
+        raise devports.RegistryError([devports.Problem(devports.NO_PROJECTS)])
     names = [spec.name for spec in specs]
     with transaction.atomic():
         existing = {p.name: p for p in Project.objects.select_for_update()}

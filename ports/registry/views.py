@@ -77,10 +77,12 @@ def allocate(request: HtmxHttpRequest, name: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def project_edit(request: HtmxHttpRequest, name: str | None = None) -> HttpResponse:
     project = get_object_or_404(Project, name=name) if name else None
+    # Bound on every POST, an empty one too: it gets its errors, not a blank form.
+    data = request.POST if request.method == "POST" else None
     if project is not None:
-        form = ProjectForm.for_project(project, request.POST or None)
+        form = ProjectForm.for_project(project, data)
     else:
-        form = ProjectForm(request.POST or None, initial=_initial_from_query(request))
+        form = ProjectForm(data, initial=_initial_from_query(request))
     if request.method == "POST" and form.is_valid():
         try:
             saved, warnings = registry.save_project(
@@ -125,32 +127,41 @@ def export(request: HtmxHttpRequest) -> HttpResponse:
     return response
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def import_file(request: HtmxHttpRequest) -> HttpResponse:
-    form = ImportForm(request.POST, request.FILES)
-    if not form.is_valid():
-        messages.error(request, "Choose a .devports.yml file to import.")
-        return redirect("projects:list")
+    """GET: the import form. POST: import, or the form again (422) with every reason."""
+    form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
+    context: dict = {"form": form, "can_edit": has_role(request.user, OPERATOR), "problems": []}
+    if request.method == "GET" or not form.is_valid():
+        status = 422 if request.method == "POST" else 200
+        return render(request, "ports/project_import.html", context, status=status)
     upload = form.cleaned_data["file"]
-    if too_large := safe_yaml.size_refusal(upload.size, devports.MAX_BYTES):
-        messages.error(request, f"Not imported: {too_large}")
-        return redirect("projects:list")
+    too_large = upload is not None and safe_yaml.size_refusal(upload.size, devports.MAX_BYTES)
+    if too_large:
+        context["problems"] = [too_large]
+        return render(request, "ports/project_import.html", context, status=413)
+    text = upload.read() if upload is not None else form.cleaned_data["text"]
     try:
         result = registry.import_registry(
-            request.user, upload.read(), replace=form.cleaned_data["replace"], request=request
+            request.user, text, replace=form.cleaned_data["replace"], request=request
         )
     except PermissionDenied as error:
         return _forbidden(request, error)
     except devports.RegistryError as error:
-        for problem in error.problems:
-            messages.error(request, f"Not imported: {problem}")
-        return redirect("projects:list")
-    messages.success(
-        request,
-        f"Imported: {result['created']} new, {result['updated']} updated"
-        + (f", removed {', '.join(result['removed'])}" if result["removed"] else "")
-        + ".",
-    )
+        context["problems"] = [str(problem) for problem in error.problems]
+        return render(request, "ports/project_import.html", context, status=422)
+    messages.success(request, _imported_sentence(result))
     for warning in result["warnings"]:
         messages.warning(request, f"Note: {warning}.")
     return redirect("projects:list")
+
+
+def _imported_sentence(result: registry.ImportResult) -> str:
+    parts = []
+    if result["created"]:
+        parts.append(f"{result['created']} new project{'s' if result['created'] != 1 else ''}")
+    if result["updated"]:
+        parts.append(f"{result['updated']} updated")
+    if result["removed"]:
+        parts.append(f"removed {', '.join(result['removed'])}")
+    return "Imported: " + ", ".join(parts) + "."
