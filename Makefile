@@ -94,6 +94,7 @@ $(MUTATE_VENV)/.installed: pyproject.toml | $(VPY)
 mutate: $(MUTATE_VENV)/.installed vite
 	$(MUTATE_VENV)/bin/mutmut run
 	$(MUTATE_VENV)/bin/python -m tools.mutation_table
+	$(VPY) -m tools.hand_mutants
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
