@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.password_validation import (
+    password_validators_help_text_html,
+    validate_password,
+)
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.html import format_html
 
 from console.foundation import runtime_settings
 from console.foundation.models import SecuritySettings
 from console.foundation.roles import ROLES
+from console.security.role_words import role_words
+
+ROLE_CHOICES = [(role, role_words(role)) for role in ROLES]
 
 
 class SecuritySettingsForm(forms.ModelForm):
@@ -58,19 +65,35 @@ class PersonalTokenForm(forms.Form):
         choices=[(s, s) for s in ("read", "operate", "admin")],
         widget=forms.CheckboxSelectMultiple,
         initial=["read"],
+        error_messages={"required": "choose at least one scope"},
     )
-    expires_in_days = forms.IntegerField(min_value=1, max_value=365, initial=30)
+    expires_in_days = forms.IntegerField(
+        label="Expires in (days)",
+        min_value=1,
+        max_value=365,
+        initial=30,
+        error_messages={"invalid": "a whole number of days, 1 to 365"},
+    )
 
 
 class NewUserForm(forms.Form):
     username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=[(role, role) for role in ROLES], initial="viewer")
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="viewer")
     password = forms.CharField(
-        widget=forms.PasswordInput,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         required=False,
         strip=False,
-        help_text="Leave empty to send a one-time sign-in link instead.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The rules before they are broken, from the validators that will judge the password.
+        self.fields["password"].help_text = format_html(
+            "{}{}",
+            "Leave it empty to get a one-time sign-in link, shown here for you to pass on. "
+            "A password must meet these rules:",
+            password_validators_help_text_html(),
+        )
 
     def clean_username(self) -> str:
         username = self.cleaned_data["username"].strip()
@@ -81,10 +104,13 @@ class NewUserForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("password") and data.get("username"):
-            validate_password(data["password"], get_user_model()(username=data["username"]))
+            try:
+                validate_password(data["password"], get_user_model()(username=data["username"]))
+            except forms.ValidationError as error:
+                self.add_error("password", error)  # next to the field, every rule it breaks
         return data
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=[(role, role) for role in ROLES])
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
     active = forms.BooleanField(required=False)
