@@ -129,6 +129,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "console.error_pages.MethodNotAllowedPageMiddleware",  # innermost: renders with htmx, CSP nonce
 ]
 
 ROOT_URLCONF = "console.urls"

@@ -31,9 +31,16 @@ console_patterns = (
     "console",
 )
 
+# Error pages in the console's frame (JSON under /api/); a 405 goes through
+# error_pages.MethodNotAllowedPageMiddleware, as Django has no handler405.
+handler403 = "console.error_pages.forbidden"
+handler404 = "console.error_pages.not_found"
+handler500 = "console.error_pages.server_error"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="ports:list"), name="home"),
     path("health", views.health, name="health"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("", include(console_patterns)),
     path("ports/", include("ports.urls")),
     path("projects/", include("ports.registry.urls")),

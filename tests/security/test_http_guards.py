@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # token endpoints that exchange credentials. The admin site's own login page is open too.
 OPEN = {
     "/health",
+    "/favicon.ico",  # the console's icon, the same file /static/ serves to anyone
     "/login/",
     "/login/link/x/",
     "/api/v1/auth/token",
