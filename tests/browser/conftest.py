@@ -41,6 +41,13 @@ class LiveConsole:
     url: str
     sign_in_link: str
     process: subprocess.Popen
+    data_dir: Path | None = None
+
+
+def console_environment(data_dir: Path) -> dict[str, str]:
+    env = {**os.environ, "CONSOLE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
 
 
 def chromium_path() -> str | None:
@@ -53,12 +60,10 @@ def chromium_path() -> str | None:
 
 def start_console(data_dir: Path, port: int) -> LiveConsole:
     """`manage.py serve` as a user runs it; returns once uvicorn has started the app."""
-    env = {**os.environ, "CONSOLE_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), *ROOT_FLAG],
         cwd=ROOT,
-        env=env,
+        env=console_environment(data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -82,11 +87,27 @@ def start_console(data_dir: Path, port: int) -> LiveConsole:
         if match := re.search(r"(http://\S+/login/link/\S+/)", line):
             link = match.group(1)
         if "Application startup complete" in line:
-            return LiveConsole(f"http://127.0.0.1:{port}", link, process)
+            return LiveConsole(f"http://127.0.0.1:{port}", link, process, data_dir)
         if line == "":
             break
     stop_console(process)
     raise AssertionError("the console did not start within 60 s")
+
+
+def manage(console: LiveConsole, *args: str) -> str:
+    """`manage.py ARGS` against a running console's data (its SQLite database in WAL mode
+    takes a second writer); returns stdout."""
+    assert console.data_dir is not None, "this console was not started by start_console"
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=console_environment(console.data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"manage.py {args[0]} failed: {done.stderr[-2000:]}"
+    return done.stdout
 
 
 def stop_console(process: subprocess.Popen) -> None:
