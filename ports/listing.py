@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ports.inventory.records import Holder, Listener, Manager, ProcessInfo, Server
+from ports.system_accounts import is_system_uid
 
 
 class Unset:
@@ -18,6 +19,13 @@ UNSET = Unset()
 PROTOCOLS = ("tcp", "udp")
 EXPOSURES = ("loopback", "network", "all")
 OWNERS = ("all", "mine")
+
+
+def _measure(value: float | int | None, scale: float = 1) -> int:
+    """A CPU share or a size as a whole number that sorts (unknown below zero)."""
+    return -1 if value is None else int(value * scale)
+
+
 SORT_KEYS = {
     "port": lambda listener: (listener.port, listener.proto, listener.family),
     "proto": lambda listener: (listener.proto, listener.port),
@@ -32,7 +40,18 @@ SORT_KEYS = {
         (listener.process.user or "") if listener.process else "~",
         listener.port,
     ),
+    # Hundredths of a percent and KiB: whole numbers the page's sort tokens order as text.
+    "cpu": lambda listener: (
+        _measure(listener.process.cpu_percent if listener.process else None, 100),
+        listener.port,
+    ),
+    "memory": lambda listener: (
+        _measure(listener.process.rss if listener.process else None, 1 / 1024),
+        listener.port,
+    ),
 }
+# Sorts whose first click shows the biggest first: a person looks for what uses the most.
+BIGGEST_FIRST = ("cpu", "memory")
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,9 @@ class ListenerFilter:
     port: int | None = None
     sort: str = "port"
     descending: bool = False
+    # Per-user preferences (ports.preferences), not URL state; sockets get them from the page.
+    hide_system: bool = False
+    group_by_server: bool = False
 
     @classmethod
     def from_params(cls, params) -> ListenerFilter:
@@ -65,9 +87,12 @@ class ListenerFilter:
             port=int(port) if port.isdigit() and 0 < int(port) < 65536 else None,
             sort=sort if sort in SORT_KEYS else "port",
             descending=descending,
+            hide_system=(params.get("hide_system") or "") == "1",
+            group_by_server=(params.get("group") or "") == "server",
         )
 
-    def matches(self, listener: Listener) -> bool:
+    def matches(self, listener: Listener, server: Server | None = None) -> bool:
+        """`server` (from inventory.servers_of) is needed only to hide systemd's units."""
         if self.proto and listener.proto != self.proto:
             return False
         if self.exposure and listener.exposure != self.exposure:
@@ -76,10 +101,17 @@ class ListenerFilter:
             return False
         if self.owner == "mine" and listener.uid != os.getuid():
             return False
+        if self.hide_system and is_system_service(listener, server):
+            return False
         return not self.q or self.q.lower() in search_text(listener)
 
-    def apply(self, listeners) -> list[Listener]:
-        chosen = [listener for listener in listeners if self.matches(listener)]
+    def apply(self, listeners, servers: dict[int, Server | None] | None = None) -> list[Listener]:
+        servers = servers or {}
+        chosen = [
+            listener
+            for listener in listeners
+            if self.matches(listener, servers.get(listener.inode))
+        ]
         chosen.sort(key=SORT_KEYS[self.sort], reverse=self.descending)
         return chosen
 
@@ -91,6 +123,19 @@ class ListenerFilter:
         if self.sort != "port" or self.descending:
             query["sort"] = ("-" if self.descending else "") + self.sort
         return {key: value for key, value in query.items() if value}
+
+
+def is_system_service(listener: Listener, server: Server | None = None) -> bool:
+    """A socket a developer seldom means on this page ("Hide system services").
+
+    It is one when its server runs in a systemd system unit (a service of the machine, even
+    one of root's when the console runs as root), or when the socket belongs to a system
+    account (ports.system_accounts: root, daemons, nobody) other than the console's own.
+    """
+    manager = server.manager if server is not None else None
+    if manager is not None and manager.kind == "systemd":
+        return True
+    return listener.uid != os.getuid() and is_system_uid(listener.uid)
 
 
 def search_text(listener: Listener) -> str:
