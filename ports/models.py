@@ -1,7 +1,8 @@
-"""What held each port, and when: the sampler's record of opens, closes and hand-overs."""
+"""The ports app's records: the sampler's history, the port registry, a person's list view."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -69,3 +70,17 @@ class Project(models.Model):
     @property
     def ports(self) -> list[int]:
         return [self.preferred_port, *self.fallback_ports]
+
+
+class ListPreference(models.Model):
+    """How a person likes the Ports list: remembered per user, not carried in the URL."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="port_list_preference"
+    )
+    hide_system = models.BooleanField(default=False)
+    group_by_server = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: hide system {self.hide_system}, group {self.group_by_server}"
