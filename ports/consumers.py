@@ -1,7 +1,8 @@
 """Live ports over websockets: HTML fragments for the Ports page, JSON events for scripts.
 
 Both join the channel group the sampler publishes to. The page consumer renders the very row
-partial the page renders, and only for rows that match the filter the page sent it.
+partial the page renders, and only for rows that match the filter the page sent it; it keeps the
+ids of the rows the page shows, so it names only those for removal.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from django.template.loader import render_to_string
 from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR
 from console.foundation.websockets import authenticate, refused, watch_rights
-from ports import operations, sampler
+from ports import inventory, operations, sampler
 from ports.errors import ActionError
+from ports.inventory.records import Listener
+from ports.list_rows import header_of, page_rows, row_of, shown_rows, widest_servers
 from ports.listing import ListenerFilter, listener_from_payload
 from ports.models import PortEvent
 
@@ -43,6 +46,7 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
             await self.close(code=NOT_AUTHENTICATED)
             return
         self.view = ListenerFilter()
+        self.shown: dict[str, str] = {}  # row id -> group key ("" ungrouped), as on the page
         await self.channel_layer.group_add(sampler.GROUP, self.channel_name)
         await self.channel_layer.group_add(PAGE_GROUP, self.channel_name)
         await self.accept()
@@ -68,8 +72,9 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
             rendered_at = float(params.get("since") or 0)
         except ValueError:
             rendered_at = 0.0
-        if sampler.changed_since(rendered_at):
-            await self.send(text_data=await asyncio.to_thread(self._render_rows))
+        resync = await asyncio.to_thread(self._learn_rows, rendered_at)
+        if resync is not None:
+            await self.send(text_data=resync)
 
     async def page_fragment(self, message: dict) -> None:
         """An out-of-band fragment rendered once for every open page (same for every user)."""
@@ -78,20 +83,26 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
     async def ports_changes(self, message: dict) -> None:
         # Rendering is CPU work that would hold every other socket's messages back: all of one
         # message's fragments are rendered in one worker-thread call, then sent.
-        fragments = await asyncio.to_thread(_change_fragments, message["changes"], self.view)
+        fragments = await asyncio.to_thread(
+            _change_fragments, message["changes"], self.view, self.shown
+        )
         for fragment in fragments:
             await self.send(text_data=fragment)
 
-    def _render_rows(self) -> str:
+    def _learn_rows(self, rendered_at: float) -> str | None:
+        """Learn which rows the page shows; all of them again when it is behind the sampler.
+
+        The page drew the sampler's snapshot (ports.list_views), so when nothing changed since,
+        this view of the same snapshot names exactly its rows."""
         snapshot = sampler.current_snapshot()
+        if not sampler.changed_since(rendered_at):
+            self.shown = shown_rows(self.view, snapshot)
+            return None
+        rows = page_rows(self.view, snapshot)
+        self.shown = rows.shown
         return render_to_string(
             "ports/list.html#port-rows",
-            {
-                "listeners": self.view.apply(snapshot.listeners),
-                "view": self.view,
-                "console_pid": os.getpid(),
-                "oob": True,
-            },
+            {"groups": rows.groups, "view": self.view, "console_pid": os.getpid(), "oob": True},
         )
 
 
@@ -271,28 +282,71 @@ def _start_time(value) -> float:
     return start
 
 
-def _change_fragments(changes: list[dict], view: ListenerFilter) -> list[str]:
+def _change_fragments(
+    changes: list[dict], view: ListenerFilter, shown: dict[str, str], servers_of=None
+) -> list[str]:
     """The fragments the page gets for one message of changes, in order, one per websocket
-    message: a delete and an insert in one message would lose the insert (see the template)."""
+    message: a removal and an insert in one message would lose the insert (see the template).
+    `shown` (row id -> group key) is brought up to date with what the page will show.
+    `servers_of` stands in for inventory.servers_of (tests)."""
     context = {"console_pid": os.getpid(), "view": view}
+    listeners = [listener_from_payload(change["listener"]) for change in changes]
+    # Without hiding or grouping, only the rows that match need their server (to draw them).
+    candidates = [
+        listener
+        for change, listener in zip(changes, listeners, strict=True)
+        if change["kind"] != PortEvent.CLOSED
+        and (view.hide_system or view.group_by_server or view.matches(listener))
+    ]
+    servers = _servers_for(view, candidates, servers_of or inventory.servers_of)
+    widest = widest_servers(servers.values()) if view.group_by_server else {}
     fragments: list[str] = []
     visible = []
-    for change in changes:
-        listener = listener_from_payload(change["listener"])
-        matches = view.matches(listener)
-        row = {**context, "listener": listener}
-        # A closed row is on the page only if it matched. A re-owned one may have matched
-        # under its old owner (a search by pid), so its old row is removed regardless.
-        if change["kind"] != PortEvent.OPENED and (matches or change["kind"] != PortEvent.CLOSED):
-            fragments.append(render_to_string(f"{CHANGES_TEMPLATE}#row-delete", row))
-        if change["kind"] != PortEvent.CLOSED and matches:
-            fragments.append(render_to_string(f"{CHANGES_TEMPLATE}#row-insert", row))
-        if matches and change["kind"] != sampler.JOINED:  # a founder joining is no news
-            visible.append({"kind": change["kind"], "listener": listener})
+    for change, listener in zip(changes, listeners, strict=True):
+        row_id = f"listener-{listener.id}"
+        was_shown = row_id in shown
+        server = servers.get(listener.inode)
+        matches = change["kind"] != PortEvent.CLOSED and view.matches(listener, server)
+        # A re-owned row is drawn anew (its holders changed), and leaves when it stops matching.
+        if was_shown and (change["kind"] != PortEvent.OPENED or not matches):
+            removals = [row_id, *_emptied_group(shown, row_id)]
+            fragments.append(
+                render_to_string(f"{CHANGES_TEMPLATE}#row-remove", {"removals": removals})
+            )
+        if matches:
+            header = header_of(listener, servers, widest) if view.group_by_server else None
+            group = header.key if header else ""
+            new_group = header is not None and group not in shown.values()
+            shown[row_id] = group
+            row = row_of(listener, server, group)
+            fragments.append(
+                render_to_string(
+                    f"{CHANGES_TEMPLATE}#row-insert",
+                    {**context, "row": row, "header": header if new_group else None},
+                )
+            )
+        if (matches or was_shown) and change["kind"] != sampler.JOINED:  # a founder is no news
+            visible.append({"kind": change["kind"], "listener": listener, "at": change["at"]})
     if visible:
         notices = {**context, "changes": visible, **sampler.summary()}
         fragments.append(render_to_string(f"{CHANGES_TEMPLATE}#notices", notices))
     return fragments
+
+
+def _servers_for(view: ListenerFilter, listeners: list[Listener], servers_of) -> dict:
+    """The servers the new rows need; grouped, every server of the snapshot, so a new kernel
+    finds the notebook server it belongs under."""
+    if not listeners:
+        return {}
+    if view.group_by_server:
+        return servers_of([*sampler.current_snapshot().listeners, *listeners])
+    return servers_of(listeners)
+
+
+def _emptied_group(shown: dict[str, str], row_id: str) -> list[str]:
+    """Forget a row; its group's header too when it was the group's last row."""
+    group = shown.pop(row_id)
+    return [group] if group and group not in shown.values() else []
 
 
 def _stop_watching(consumer) -> None:

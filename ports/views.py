@@ -1,4 +1,5 @@
-"""The Ports pages. One URL per screen: an htmx request gets the partial, anything else the page."""
+"""The port pages (the list is ports/list_views.py). One URL per screen: an htmx request gets the
+partial, anything else the page."""
 
 from __future__ import annotations
 
@@ -12,30 +13,11 @@ from django_htmx.http import reswap, retarget
 from console.foundation.htmx import HtmxHttpRequest, render_partial_or_page
 from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR, has_role
-from ports import errors, free_ports, inventory, operations, server_stopping, stopping
+from ports import errors, free_ports, operations, server_stopping, stopping
 from ports.forms import FreePortForm, StopForm, TerminateForm
-from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter, is_console
+from ports.listing import is_console
 from ports.port_view import page_context
 from ports.registry import operations as registry
-
-
-@require_GET
-def port_list(request: HtmxHttpRequest) -> HttpResponse:
-    view = ListenerFilter.from_params(request.GET)
-    snapshot = inventory.snapshot()
-    listeners = view.apply(snapshot.listeners)
-    context = {
-        "view": view,
-        "listeners": listeners,
-        "snapshot": snapshot,
-        "total": len(snapshot.listeners),
-        "exposed": sum(1 for listener in snapshot.listeners if listener.exposure != "loopback"),
-        "protocols": PROTOCOLS,
-        "exposures": EXPOSURES,
-        "query": view.as_query(),
-        "unknown_owners": sum(1 for listener in listeners if not listener.pids),
-    }
-    return render_partial_or_page(request, "ports/list.html", "port-table", context)
 
 
 def _detail_context(request: HtmxHttpRequest, port: int) -> dict:
