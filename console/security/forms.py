@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.contrib.auth.password_validation import (
     password_validators_help_text_html,
     validate_password,
@@ -103,9 +104,11 @@ class NewUserForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("password") and data.get("username"):
+        # Judged even when the username is refused, so every error shows at once.
+        username = data.get("username") or str(self.data.get("username", "")).strip()
+        if data.get("password"):
             try:
-                validate_password(data["password"], get_user_model()(username=data["username"]))
+                validate_password(data["password"], get_user_model()(username=username))
             except forms.ValidationError as error:
                 self.add_error("password", error)  # next to the field, every rule it breaks
         return data
@@ -114,3 +117,17 @@ class NewUserForm(forms.Form):
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES)
     active = forms.BooleanField(required=False)
+
+
+class ConsoleSetPasswordForm(SetPasswordForm):
+    """Django judges the confirmation field, and only once both match: here the rules judge the
+    new password beside its own field, and a mismatch shows beside the confirmation, at once."""
+
+    def clean(self):
+        self.validate_passwords("new_password1", "new_password2")
+        self.validate_password_for_user(self.user, "new_password1")
+        return self.cleaned_data
+
+
+class ConsolePasswordChangeForm(ConsoleSetPasswordForm, PasswordChangeForm):
+    """The same, after the old password (PasswordChangeForm's own field and field order)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_not_required
-from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from console.foundation import audit
 from console.foundation.access import SignedInRequest
+from console.security.forms import ConsolePasswordChangeForm, ConsoleSetPasswordForm
 from console.security.models import SignInLink
 from console.security.sign_in import ConsoleSignInForm, with_lock_status
 
@@ -67,7 +67,9 @@ def sign_in_with_link(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def set_password(request: SignedInRequest) -> HttpResponse:
     # An account made by the first run has no password yet, so it cannot be asked for the old one.
-    form_class = PasswordChangeForm if request.user.has_usable_password() else SetPasswordForm
+    form_class = (
+        ConsolePasswordChangeForm if request.user.has_usable_password() else ConsoleSetPasswordForm
+    )
     form = form_class(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.save()
