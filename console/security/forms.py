@@ -28,16 +28,23 @@ class SecuritySettingsForm(forms.ModelForm):
             "allowed_networks": forms.Textarea(attrs={"rows": 3}),
             "check_networks": forms.Textarea(attrs={"rows": 3}),
         }
+        # Short labels (an error repeats its field's label); the rules go under the field.
         labels = {
-            "allowed_networks": "Allowed networks (CIDR, one per line; loopback always allowed)",
-            "check_networks": (
-                "Check networks: where health checks may connect besides this machine (CIDR, "
-                "one per line; link-local and metadata addresses only when listed exactly)"
-            ),
+            "allowed_networks": "Allowed networks",
+            "check_networks": "Check networks",
             "command_checks": "Allow command checks in LAN mode",
             "lockout_failures": "Failed sign-ins per username and address",
             "lockout_username_failures": "Failed sign-ins per username from anywhere",
             "lockout_minutes": "Cool-off (minutes)",
+        }
+        help_texts = {
+            "allowed_networks": (
+                "Who may reach the console: CIDR, one per line. Loopback is always allowed."
+            ),
+            "check_networks": (
+                "Where health checks may connect besides this machine: CIDR, one per line. "
+                "Link-local and metadata addresses only when listed exactly."
+            ),
         }
 
     def __init__(self, *args, **kwargs):
