@@ -90,7 +90,7 @@ def validate_spec(spec: ProjectSpec, lines: dict[str, int] | None = None) -> lis
     if not NAME_PATTERN.match(spec.name or ""):
         problems.append(
             Problem(
-                "use lower-case letters, digits, - and _ (at most 100)",
+                "use lower-case letters, digits, - and _, at most 100 characters",
                 spec.name,
                 "name",
                 lines.get("name"),

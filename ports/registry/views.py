@@ -98,9 +98,8 @@ def project_edit(request: HtmxHttpRequest, name: str | None = None) -> HttpRespo
                 messages.warning(request, f"Note: {warning}.")
             return redirect("projects:detail", name=saved.name)
     status = 422 if request.method == "POST" else 200
-    return render(
-        request, "ports/project_form.html", {"form": form, "project": project}, status=status
-    )
+    context = {"form": form, "project": project, "can_edit": has_role(request.user, OPERATOR)}
+    return render(request, "ports/project_form.html", context, status=status)
 
 
 def _initial_from_query(request: HtmxHttpRequest) -> dict:
