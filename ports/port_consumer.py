@@ -42,6 +42,7 @@ class PortPageConsumer(AsyncWebsocketConsumer):
         self.refresher: asyncio.Task | None = None
         self.recheck: asyncio.TimerHandle | None = None
         self.dirty = False
+        self.sent = ""  # the sections as last sent
         if not PORT_MIN <= self.port <= PORT_MAX:
             await self.close(code=NO_SUCH_PORT)
             return
@@ -89,7 +90,9 @@ class PortPageConsumer(AsyncWebsocketConsumer):
         while self.dirty:
             self.dirty = False
             html, settled = await database_sync_to_async(self._render)()
-            await self.send(text_data=html)
+            if html != self.sent:  # a recheck that found nothing new leaves the page alone
+                await self.send(text_data=html)
+                self.sent = html
         if self.recheck is not None:
             self.recheck.cancel()
             self.recheck = None

@@ -39,3 +39,25 @@ def test_it_resolves_a_conflict_by_terminating_the_holder(live_console, page, li
     page.goto(f"{live_console.url}/projects/")
     assert "stopped" in page.locator("#project-api-gateway").inner_text()
     screenshot(page, "projects-resolved")
+
+
+def test_it_refuses_an_import_of_nothing_with_the_reason(live_console, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_console.url}/projects/")
+    before = page.locator(".page-head p.muted").inner_text()
+    page.set_input_files(
+        "input[name=file]", {"name": ".devports.yml", "mimeType": "application/yaml", "buffer": b""}
+    )
+    page.locator("label.check", has_text="Replace").locator("input").check()
+    page.get_by_role("button", name="Import").click()
+    page.wait_for_url("**/projects/import/")
+    expect(page.locator("#import-problems")).to_contain_text(
+        "Not imported: the file is empty: there is nothing to import"
+    )
+    screenshot(page, "projects-import-empty")
+    page.fill("textarea[name=text]", "projects: {}\n")
+    page.get_by_role("button", name="Import").click()
+    expect(page.locator("#import-problems")).to_contain_text("lists no projects")
+    page.goto(f"{live_console.url}/projects/")
+    assert page.locator(".page-head p.muted").inner_text() == before

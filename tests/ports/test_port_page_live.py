@@ -159,6 +159,30 @@ async def test_it_resyncs_a_page_that_asks(viewer_cookie):
         assert await communicator.receive_nothing(timeout=0.3)
 
 
+async def test_it_looks_again_at_a_port_that_is_neither_held_nor_free(viewer_cookie, monkeypatch):
+    """TIME_WAIT ends without a sampler event: the socket renders again until the port settles,
+    and sends only what changed."""
+    from ports import port_consumer
+
+    answers = iter(
+        [("<p id='a'>1</p>", False), ("<p id='a'>1</p>", False), ("<p id='a'>2</p>", True)]
+    )
+    renders = []
+
+    def render(self):
+        renders.append(1)
+        return next(answers)
+
+    monkeypatch.setattr(port_consumer, "RECHECK_SECONDS", 0.05)
+    monkeypatch.setattr(port_consumer.PortPageConsumer, "_render", render)
+    async with port_socket(find_free_port(31500)[0], viewer_cookie) as (communicator, *_):
+        await communicator.send_to(text_data='{"since": 0}')
+        assert await communicator.receive_from(timeout=5) == "<p id='a'>1</p>"
+        assert await communicator.receive_from(timeout=5) == "<p id='a'>2</p>"
+        assert await communicator.receive_nothing(timeout=0.3)
+    assert len(renders) == 3
+
+
 def _wait_for(predicate, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
