@@ -301,3 +301,90 @@ async def test_it_streams_check_state_changes_as_json(access_token):
     }
     assert await communicator.receive_nothing(timeout=0.2)  # check 8 is not subscribed
     await communicator.disconnect()
+
+
+def _change(kind: str, port: int, pid: int = 11, at: float = 1796300000.0) -> dict:
+    from ports import sampler
+    from ports.inventory.records import Listener, ProcessInfo
+
+    process = ProcessInfo(pid, "python", "dev", f"python kernel {port}", "/src", create_time=1.0)
+    listener = Listener(
+        proto="tcp",
+        family="ipv4",
+        address="127.0.0.1",
+        port=port,
+        inode=port,
+        uid=1000,
+        pids=(pid,),
+        process=process,
+    )
+    return sampler.PortChange(kind, at, listener).as_message()
+
+
+def _no_servers(listeners):
+    return {}
+
+
+def test_it_names_no_row_the_page_does_not_show():
+    from ports.consumers import _change_fragments
+    from ports.listing import ListenerFilter
+
+    shown: dict[str, str] = {}
+    fragments = _change_fragments(
+        [_change("closed", 5055), _change("owner-changed", 5056)],
+        ListenerFilter(q="5056"),
+        shown,
+        _no_servers,
+    )
+    assert not any("port-removals" in fragment for fragment in fragments)
+    assert fragments[0].startswith('<tbody hx-swap-oob="beforeend:#port-rows">')
+    assert shown == {"listener-tcp4-5056-5056": ""}
+    assert "port 5056 is now held by python" in fragments[-1]
+    assert "5055" not in fragments[-1]  # no notice of a row the page never had
+
+
+def test_it_removes_a_shown_row_and_tells_when():
+    from ports.consumers import _change_fragments
+    from ports.listing import ListenerFilter
+
+    shown = {"listener-tcp4-5055-5055": ""}
+    removal, notices = _change_fragments(
+        [_change("closed", 5055)], ListenerFilter(), shown, _no_servers
+    )
+    assert removal == (
+        '<div hx-swap-oob="beforeend:#port-removals"><i data-remove="listener-tcp4-5055-5055">'
+        "</i></div>"
+    )
+    assert shown == {}
+    assert 'data-port="5055"' in notices
+    assert '<time datetime="2026-12-03T' in notices
+    assert 'aria-label="Dismiss: port 5055 closed"' in notices
+
+
+def test_it_inserts_a_group_header_with_its_first_row_and_removes_it_with_the_last():
+    from ports.consumers import _change_fragments
+    from ports.inventory.records import Server
+    from ports.listing import ListenerFilter
+
+    notebook = Server(10, 1.0, "jupyter-lab", "jupyter lab", "Jupyter", (10, 11, 12), True)
+
+    def servers_of(listeners):
+        return {listener.inode: notebook for listener in listeners}
+
+    grouped = ListenerFilter(group_by_server=True)
+    shown: dict[str, str] = {}
+    first = _change_fragments([_change("opened", 40001, pid=11)], grouped, shown, servers_of)
+    assert 'id="server-10-100" class="server-group just-opened"' in first[0]
+    assert 'data-group="server-10-100"' in first[0]
+    second = _change_fragments([_change("opened", 40002, pid=12)], grouped, shown, servers_of)
+    assert "server-group" not in second[0]  # the header is on the page already
+    assert set(shown.values()) == {"server-10-100"}
+    (removal, _notices) = _change_fragments(
+        [_change("closed", 40001, pid=11)], grouped, shown, servers_of
+    )
+    assert 'data-remove="server-10-100"' not in removal  # a kernel is left under it
+    (removal, _notices) = _change_fragments(
+        [_change("closed", 40002, pid=12)], grouped, shown, servers_of
+    )
+    assert 'data-remove="listener-tcp4-40002-40002"></i><i data-remove="server-10-100">' in removal
+    assert shown == {}
