@@ -45,7 +45,15 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
     reason = str(exception) if exception is not None and str(exception) else ""
     if _is_api(request):
         return JsonResponse({"detail": reason or API_DETAIL[403]}, status=403)
-    return _render(request, "403.html", {"exception": reason}, 403)
+    return _render(request, "403.html", {"exception": _sentence(reason)}, 403)
+
+
+def _sentence(reason: str) -> str:
+    """The gate's "this needs the admin role" as a sentence: "This needs the admin role." """
+    if not reason:
+        return ""
+    reason = reason[0].upper() + reason[1:]
+    return reason if reason.endswith((".", "!", "?")) else f"{reason}."
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -67,7 +67,7 @@ def test_it_shows_the_gates_reason_on_a_403_in_the_frame(client, viewer_user):
     assert NAV in body
     assert "You cannot do this" in body
     assert "viewer (read only)" in body
-    assert "admin" in body  # the gate says which role the page needs
+    assert "This needs the admin role (you are viewer)." in body  # the gate's reason, as a sentence
 
 
 @pytest.mark.django_db
