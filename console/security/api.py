@@ -109,7 +109,8 @@ def create_token(request, body: PersonalTokenIn):
 )
 def delete_token(request, token_id: int):
     query = PersonalToken.objects.all()
-    if not posture._is_admin(request.auth) or getattr(request, "token_scope", "admin") != "admin":
+    full_scope = getattr(request, "token_scope", None) in (None, "admin")  # None: a session
+    if not posture._is_admin(request.auth) or not full_scope:
         query = query.filter(user=request.auth)  # an admin may revoke anyone's
     record = get_object_or_404(query, pk=token_id)
     tokens.revoke_personal(record)

@@ -138,12 +138,16 @@ def test_it_refuses_a_post_from_a_foreign_origin_even_with_a_token(viewer_user):
 
 
 @pytest.mark.django_db
-def test_it_refuses_a_session_post_to_the_api_without_a_bearer(viewer_user):
-    # The API is bearer-only: a cookie never authenticates it, so it needs no CSRF exemption.
+def test_it_refuses_a_session_post_to_the_api_without_the_csrf_header(viewer_user):
+    # A cookie alone never writes: the session reads, and writes only with the CSRF header
+    # (tests/security/test_session_api.py), refused before the role or the body is looked at.
     client = Client(enforce_csrf_checks=True)
     client.force_login(viewer_user)
     response = client.post("/api/v1/ports/5000/terminate", {}, content_type="application/json")
-    assert response.status_code == 401
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "a write with the browser session needs the X-CSRFToken header"
+    }
 
 
 def test_it_uses_csrf_exempt_nowhere_but_the_bearer_only_api():
