@@ -11,11 +11,14 @@ from functools import wraps
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
+from django.shortcuts import render
 from ninja import NinjaAPI, Router, Schema, Status
 from ninja.errors import AuthenticationError
+from ninja.openapi.docs import DocsBase
 
-from console.foundation import audit, tokens
-from console.foundation.api_auth import JWTBearer
+from console.foundation import audit, gate, tokens
+from console.foundation.api_auth import JWTBearer, own_origin
+from console.foundation.roles import OPERATOR
 from console.security import sign_in
 from ports.errors import ActionError
 
@@ -35,13 +38,76 @@ def signed_in_or_bearer(view):
     return guarded
 
 
-api = NinjaAPI(
+class ConsoleDocs(DocsBase):
+    """Swagger UI inside the console's own frame (its navigation, its light and dark), from the
+    copy django-ninja ships: no CDN, and the page's CSP (scripts from this origin) holds."""
+
+    settings = {
+        "layout": "BaseLayout",
+        "deepLinking": True,
+        "displayRequestDuration": True,
+        # Swagger UI would otherwise fetch a badge from validator.swagger.io.
+        "validatorUrl": None,
+    }
+
+    def render_page(self, request, api, **kwargs):
+        openapi_url = self.get_openapi_url(api, kwargs)
+        context = {
+            "api": api,
+            "openapi_url": openapi_url,
+            "swagger_settings": {**self.settings, "url": openapi_url, **_try_it_out_for(request)},
+        }
+        return render(request, "console/api_docs.html", context)
+
+
+def _try_it_out_for(request) -> dict:
+    """A viewer may only read: the docs offer them Try it out on reads alone, rather than
+    buttons whose every answer would be a 403."""
+    if gate.allows(request.user, OPERATOR, request=request):
+        return {}
+    return {"supportedSubmitMethods": ["get", "head"]}
+
+
+BEARER_SCHEME = "JWTBearer"
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An access token from POST /api/v1/auth/token, or a personal token. Signed "
+    "in to the console, you need none here: Try it out uses the browser's session.",
+}
+
+
+class ConsoleAPI(NinjaAPI):
+    """The NinjaAPI whose spec names one bearer scheme. `Needs` is a JWTBearer that also asks
+    the gate, and ninja names a scheme after its class: the docs' Authorize dialog would ask
+    for the same token twice."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schemes = schema.get("components", {}).get("securitySchemes")
+        if schemes:
+            schemes.pop("Needs", None)
+            schemes[BEARER_SCHEME] = BEARER
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if "security" in operation:
+                    operation["security"] = [
+                        {BEARER_SCHEME: []} if "Needs" in need else need
+                        for need in operation["security"]
+                    ]
+        return schema
+
+
+api = ConsoleAPI(
     title="Portside API",
     version="1",
-    description="Everything that listens on this machine, as JSON. Authenticate with "
-    "`POST /api/v1/auth/token`, then send `Authorization: Bearer <access>`.",
+    description="Everything that listens on this machine, as JSON. Scripts authenticate with "
+    "`POST /api/v1/auth/token`, then send `Authorization: Bearer <access>`. A signed-in browser "
+    "may use its session instead (these docs' Try it out): reads as they are, writes with the "
+    "`X-CSRFToken` header; a request with an `Authorization` header is judged by it alone.",
     auth=JWTBearer(),
     urls_namespace="api",
+    docs=ConsoleDocs(),
     docs_decorator=signed_in_or_bearer,
 )
 
@@ -108,7 +174,7 @@ def sign_in_request_guard(request) -> bool:
     if (request.content_type or "") != "application/json":
         raise UnsupportedMediaType("send the credentials as application/json")
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.get_host()}":
+    if origin is not None and origin != own_origin(request):
         raise PermissionDenied("sign-in is accepted only from this console's own pages")
     return True
 
