@@ -59,13 +59,26 @@ def message_for(event: str, name: str, state: str, detail: str) -> str:
     return f"{text}: {detail}"[:500] if detail else text
 
 
+def channels_chosen(check_ids) -> dict[int, set[int]]:
+    """The channels each check chose; a check that chose none is absent: it alerts them all."""
+    chosen: dict[int, set[int]] = {}
+    for check_id, channel_id in Check.channels.through.objects.filter(
+        check_id__in=list(check_ids)
+    ).values_list("check_id", "alertchannel_id"):
+        chosen.setdefault(check_id, set()).add(channel_id)
+    return chosen
+
+
 def enqueue(transitions) -> list[Alert]:
     if not transitions:
         return []
     channels = list(AlertChannel.objects.filter(enabled=True))
+    chosen = channels_chosen({transition.check_id for transition in transitions})
     rows = []
     for transition in transitions:
         for channel in channels:
+            if channel.id not in chosen.get(transition.check_id, {channel.id}):
+                continue
             event = event_for(transition.from_state, transition.to_state, channel.on_degraded)
             if event is None:
                 continue
@@ -135,6 +148,7 @@ def enqueue_reminders(now=None) -> int:
     down = {check.id: check for check in Check.objects.filter(state=states.DOWN, enabled=True)}
     if not down:
         return 0
+    chosen = channels_chosen(down)
     for channel in AlertChannel.objects.filter(enabled=True, remind_every_s__gt=0):
         latest = dict(
             Alert.objects.filter(
@@ -145,6 +159,8 @@ def enqueue_reminders(now=None) -> int:
         )
         due = timedelta(seconds=channel.remind_every_s)
         for check_id, check in down.items():
+            if channel.id not in chosen.get(check_id, {channel.id}):
+                continue
             last = latest.get(check_id) or check.state_since
             if now - last >= due:
                 Alert.objects.create(

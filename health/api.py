@@ -32,12 +32,19 @@ class CheckIn(Schema):
     type: CheckType
     target: dict = Field(default_factory=dict)
     interval_s: int = Field(30, ge=1, le=86400)
-    timeout_s: float = Field(5.0, gt=0, le=86400)
+    timeout_s: float | None = Field(
+        None, gt=0, le=86400, description="seconds; omitted: 5, or 80% of a shorter interval"
+    )
     warn_ms: int | None = Field(None, ge=0)
     crit_ms: int | None = Field(None, ge=0)
     failures_before_down: int = Field(2, ge=1, le=100)
     successes_before_up: int = Field(1, ge=1, le=100)
     enabled: bool = True
+    channels: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="alert channel names; empty: every enabled channel",
+    )
 
 
 class CheckPatch(Schema):
@@ -52,6 +59,9 @@ class CheckPatch(Schema):
     failures_before_down: int | None = Field(None, ge=1, le=100)
     successes_before_up: int | None = Field(None, ge=1, le=100)
     enabled: bool | None = None
+    channels: list[str] | None = Field(
+        None, max_length=100, description="alert channel names; empty: every enabled channel"
+    )
 
 
 class ResultOut(Schema):
@@ -59,6 +69,9 @@ class ResultOut(Schema):
     outcome: str
     latency_ms: float
     detail: str
+    answered: bool | None = Field(
+        None, description="false: the run failed and latency_ms is how long failing took"
+    )
 
 
 class CheckOut(Schema):
@@ -74,6 +87,7 @@ class CheckOut(Schema):
     failures_before_down: int
     successes_before_up: int
     enabled: bool
+    channels: list[str]
     state: CheckState
     state_since: str
     last_result: ResultOut | None
@@ -131,7 +145,7 @@ def _out(request, check: Check) -> dict:
 
 @router.get("/checks", response=ChecksOut)
 def list_checks(request, filters: Query[CheckFilters]):
-    checks = Check.objects.all()
+    checks = Check.objects.prefetch_related("channels")
     if filters.service is not None:
         checks = checks.filter(service=filters.service)
     if filters.state:
@@ -224,6 +238,7 @@ def check_results(request, page: Query[Page], check_id: int = CheckId):
                 "outcome": result.outcome,
                 "latency_ms": result.latency_ms,
                 "detail": result.detail,
+                "answered": result.answered,
             }
             for result in chosen
         ],

@@ -50,6 +50,7 @@ COMMON_KEYS = {
     "failures_before_down",
     "successes_before_up",
     "paused",
+    "channels",
 }
 TYPE_KEYS = {
     "http": {
@@ -195,6 +196,14 @@ def parse(raw: bytes | str) -> Plan:
         plan.channels.append(
             (_line(lines, ("alerts", name)), _channel(str(name), body, ("alerts", name), lines))
         )
+    if not plan.checks and not plan.channels:
+        # An empty file (or one whose sections are empty) is a mistake, not a set-up: with
+        # "remove checks not in the file" it would delete every check.
+        raise ConfigError(
+            _line(lines, ()),
+            "the file has no checks and no alert channels: nothing to import "
+            "(it needs 'services:' with checks, or 'alerts:')",
+        )
     return plan
 
 
@@ -264,7 +273,8 @@ def _definition(service: str, endpoint, entry: dict, where: tuple, lines) -> dic
         return _line(lines, (*where, key))
 
     interval = duration(entry.get("interval", DEFAULT_INTERVAL), at("interval"), "interval")
-    timeout = duration(entry.get("timeout", min(5.0, interval)), at("timeout"), "timeout")
+    # No timeout given: the validator's default, which fits the interval.
+    timeout = duration(entry["timeout"], at("timeout"), "timeout") if "timeout" in entry else None
     target: dict = {}
     if kind == "http":
         target = {key: entry[key] for key in TYPE_KEYS["http"] if key in entry}
@@ -299,6 +309,9 @@ def _definition(service: str, endpoint, entry: dict, where: tuple, lines) -> dic
     for key in ("failures_before_down", "successes_before_up"):
         if key in entry:
             definition[key] = entry[key]
+    if "channels" in entry:
+        channels = entry["channels"]
+        definition["channels"] = [channels] if isinstance(channels, str) else channels
     _apply_thresholds(definition, entry, where, lines)
     if interval != int(interval):
         raise ConfigError(at("interval"), "interval: whole seconds only")
@@ -385,6 +398,27 @@ def import_yaml(
     summary: dict[str, list[str]] = {"created": [], "updated": [], "removed": [], "channels": []}
     try:
         with transaction.atomic():
+            # Channels first: a check of the same file may name them.
+            for line, definition in plan.channels:
+                channel = AlertChannel.objects.filter(name=definition["name"]).first()
+                try:
+                    if channel is None:
+                        operations.create_channel(
+                            user, definition, scope=scope, request=request, placeholder_env=env
+                        )
+                    else:
+                        operations.update_channel(
+                            user,
+                            channel,
+                            definition,
+                            scope=scope,
+                            request=request,
+                            placeholder_env=env,
+                            keep_absent=False,
+                        )
+                except specs.InvalidCheck as error:
+                    raise ConfigError(line, f"alerts.{definition['name']}: {error}") from None
+                summary["channels"].append(definition["name"])
             for line, definition in plan.checks:
                 existing = Check.objects.filter(name=definition["name"]).first()
                 try:
@@ -410,25 +444,6 @@ def import_yaml(
                 for check in Check.objects.exclude(name__in=keep):
                     operations.delete_check(user, check, scope=scope, request=request)
                     summary["removed"].append(check.name)
-            for line, definition in plan.channels:
-                channel = AlertChannel.objects.filter(name=definition["name"]).first()
-                try:
-                    if channel is None:
-                        operations.create_channel(
-                            user, definition, scope=scope, request=request, placeholder_env=env
-                        )
-                    else:
-                        operations.update_channel(
-                            user,
-                            channel,
-                            definition,
-                            scope=scope,
-                            request=request,
-                            placeholder_env=env,
-                        )
-                except specs.InvalidCheck as error:
-                    raise ConfigError(line, f"alerts.{definition['name']}: {error}") from None
-                summary["channels"].append(definition["name"])
     except ConfigError as error:
         audit.record(
             "health.import", request=request, user=user, outcome="invalid", error=str(error)
@@ -485,6 +500,8 @@ def check_entry(check: Check, reveal: bool = True) -> dict:
     entry["successes_before_up"] = check.successes_before_up
     if not check.enabled:
         entry["paused"] = True
+    if names := sorted(channel.name for channel in check.channels.all()):
+        entry["channels"] = names
     return entry
 
 
@@ -492,7 +509,7 @@ def export_data(reveal: bool = False) -> dict:
     """The whole configuration; secrets as stored (values or placeholders) only if `reveal`."""
     services: dict[str, dict] = {}
     loose: list[dict] = []
-    for check in Check.objects.order_by("service", "name"):
+    for check in Check.objects.order_by("service", "name").prefetch_related("channels"):
         entry = check_entry(check, reveal)
         if check.service:
             services.setdefault(check.service, {"checks": []})["checks"].append(entry)

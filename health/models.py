@@ -6,6 +6,8 @@ their cost does not grow with how long a check has existed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -13,6 +15,8 @@ from django.utils import timezone
 from health.states import CheckState
 
 CHECK_TYPES = ("http", "tcp", "redis", "query", "command")
+# Checks that execute code or SQL on this machine are an admin's (DESIGN.md, trust boundaries).
+ADMIN_CHECK_TYPES = frozenset({"command", "query"})
 
 
 class Check(models.Model):
@@ -43,7 +47,15 @@ class Check(models.Model):
     last_outcome = models.CharField(max_length=10, blank=True, default="")
     last_latency_ms = models.FloatField(null=True, blank=True)
     last_detail = models.CharField(max_length=300, blank=True, default="")
+    # Whether the last run answered (a slow answer can still be "down" by a threshold); None:
+    # stored before this was recorded.
+    last_answered = models.BooleanField(null=True, blank=True)
     last_reminder_at = models.DateTimeField(null=True, blank=True)
+    # The channels this check's alerts go to; none chosen means every enabled channel, as it
+    # was before checks could choose (so existing set-ups keep their meaning).
+    channels: models.ManyToManyField[AlertChannel, Any] = models.ManyToManyField(
+        "AlertChannel", blank=True, related_name="checks"
+    )
 
     class Meta:
         ordering = ["service", "name"]
@@ -58,6 +70,9 @@ class Result(models.Model):
     outcome = models.CharField(max_length=10)
     latency_ms = models.FloatField()
     detail = models.CharField(max_length=300, blank=True, default="")
+    # False: the run failed, and latency_ms is only how long failing took (up to the timeout);
+    # None: stored before this was recorded (then a "down" outcome is read as a failure).
+    answered = models.BooleanField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -67,6 +82,15 @@ class Result(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} {self.latency_ms:.0f} ms"
+
+    @property
+    def failed(self) -> bool:
+        """No answer: its latency is not one to draw or show."""
+        return run_failed(self.answered, self.outcome)
+
+
+def run_failed(answered: bool | None, outcome: str) -> bool:
+    return answered is False or (answered is None and outcome == CheckState.DOWN)
 
 
 class Rollup(models.Model):

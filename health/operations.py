@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
@@ -16,8 +17,15 @@ from django.utils import timezone
 
 from console.foundation import audit, gate
 from console.foundation.roles import ADMIN, OPERATOR
-from health import alerts, secrets, specs, states, storage
-from health.models import CHANNEL_KINDS, AlertChannel, AlertStatus, Check, StateChange
+from health import alerts, live, secrets, specs, states, storage
+from health.models import (
+    ADMIN_CHECK_TYPES,
+    CHANNEL_KINDS,
+    AlertChannel,
+    AlertStatus,
+    Check,
+    StateChange,
+)
 from health.runner import CheckSpec, execute
 
 if TYPE_CHECKING:
@@ -47,7 +55,7 @@ CHECK_FIELDS = (
 
 # Checks that execute code or SQL on this machine are an admin's (DESIGN.md, trust boundaries):
 # creating, editing, running, pausing, resuming and deleting them alike.
-ADMIN_TYPES = frozenset({"command", "query"})
+ADMIN_TYPES = ADMIN_CHECK_TYPES
 
 
 def role_for(kind: str) -> str:
@@ -119,6 +127,21 @@ def _unique_name(name: str, exclude: int | None = None) -> None:
         raise specs.InvalidCheck("name", f"a check named {name!r} already exists")
 
 
+def _chosen_channels(names: list[str]) -> list[AlertChannel]:
+    """The alert channels a check names, or InvalidCheck naming the unknown ones."""
+    found = {channel.name: channel for channel in AlertChannel.objects.filter(name__in=names)}
+    if unknown := [name for name in names if name not in found]:
+        known = ", ".join(AlertChannel.objects.values_list("name", flat=True)) or "none yet"
+        raise specs.InvalidCheck(
+            "channels", f"no alert channel named {', '.join(map(repr, unknown))} (known: {known})"
+        )
+    return [found[name] for name in names]
+
+
+def channel_names(check: Check) -> list[str]:
+    return sorted(channel.name for channel in check.channels.all())
+
+
 def create_check(
     user: AnyUser,
     data: Definition,
@@ -129,14 +152,17 @@ def create_check(
 ) -> Check:
     _check_role(user, [data.get("type")], scope, "check.create", str(data.get("name", "")), request)
     definition = specs.validate(data)
+    channels = _chosen_channels(definition.pop("channels", []))
     _placeholders(definition["type"], definition["target"], None, placeholder_env)
     _unique_name(definition["name"])
     try:
-        check = Check.objects.create(
-            **definition,
-            created_by=user if isinstance(user, get_user_model()) else None,
-            state=states.PENDING if definition["enabled"] else states.PAUSED,
-        )
+        with transaction.atomic():
+            check = Check.objects.create(
+                **definition,
+                created_by=user if isinstance(user, get_user_model()) else None,
+                state=states.PENDING if definition["enabled"] else states.PAUSED,
+            )
+            check.channels.set(channels)
     except IntegrityError:
         raise specs.InvalidCheck("name", "a check with that name already exists") from None
     audit.record("check.create", request=request, user=user, target=check.name, type=check.type)
@@ -166,19 +192,39 @@ def update_check(
             # A redacted value sent back unchanged ("***" from a GET) keeps the stored secret.
             incoming = secrets.keep_unchanged_secrets(kind, base, incoming)
         changes = {**changes, "target": {**base, **incoming}}
+    changes = _refit_default_timeout(check, changes)
     definition = specs.validate({**current, **{k: v for k, v in changes.items() if v is not None}})
     stored = check.target if definition["type"] == check.type else None
     _placeholders(definition["type"], definition["target"], stored, placeholder_env)
     _unique_name(definition["name"], exclude=check.id)
+    chosen = definition.pop("channels", None)
+    channels = None if chosen is None else _chosen_channels(chosen)
     changed = sorted(field for field in CHECK_FIELDS if definition[field] != current[field])
+    if channels is not None and chosen != channel_names(check):
+        changed.append("channels")
     enabled = definition.pop("enabled")
     for field, value in definition.items():
         setattr(check, field, value)
-    check.save()
+    with transaction.atomic():
+        check.save()
+        if channels is not None:
+            check.channels.set(channels)
     if enabled != check.enabled:
         (resume_check if enabled else pause_check)(user, check, scope=scope, request=request)
     audit.record("check.update", request=request, user=user, target=check.name, fields=changed)
+    live.announce([check.id])
     return check
+
+
+def _refit_default_timeout(check: Check, changes: Definition) -> Definition:
+    """A shorter interval without a timeout: a timeout nobody chose (the default for the old
+    interval) follows the new interval; one somebody chose is kept, and judged against it."""
+    interval = changes.get("interval_s")
+    if changes.get("timeout_s") is not None or not isinstance(interval, int | float):
+        return changes
+    if interval <= 0 or check.timeout_s != specs.default_timeout(check.interval_s):
+        return changes
+    return {**changes, "timeout_s": specs.default_timeout(interval)}
 
 
 def delete_check(
@@ -207,6 +253,7 @@ def pause_check(
     _require(user, role_for(check.type), scope, "check.pause", check.name, request)
     if check.state != states.PAUSED:
         _set_state(check, states.PAUSED, f"paused by {user.get_username()}")
+        live.announce([check.id])
     audit.record("check.pause", request=request, user=user, target=check.name)
     return check
 
@@ -217,6 +264,7 @@ def resume_check(
     _require(user, role_for(check.type), scope, "check.resume", check.name, request)
     if check.state == states.PAUSED:
         _set_state(check, states.PENDING, f"resumed by {user.get_username()}")
+        live.announce([check.id])
     audit.record("check.resume", request=request, user=user, target=check.name)
     return check
 
@@ -230,6 +278,7 @@ def run_check(
     if check.enabled:
         storage.store([observation])
         check.refresh_from_db()
+        live.announce([check.id])
     audit.record(
         "check.run",
         request=request,
@@ -252,44 +301,40 @@ REQUIRED_CONFIG = {
 
 
 def validate_channel(data: Definition) -> Definition:
-    from urllib.parse import urlparse
-
+    """A normalised copy of a channel definition, or InvalidCheck naming every bad field."""
+    problems = specs.Problems()
     kind = data.get("kind")
     if kind not in CHANNEL_KINDS:
-        raise specs.InvalidCheck("kind", f"one of {', '.join(CHANNEL_KINDS)}")
+        problems.add("kind", f"one of {', '.join(CHANNEL_KINDS)}")
     name = str(data.get("name") or "").strip()
     if not name or len(name) > 100:
-        raise specs.InvalidCheck("name", "a name of 1-100 characters is required")
-    config = dict(data.get("config") or {})
-    for key in REQUIRED_CONFIG[kind]:
+        problems.add("name", "a name of 1-100 characters is required")
+    given = data.get("config") or {}
+    if not isinstance(given, dict):
+        problems.add("config", "must be an object")
+        given = {}
+    # An empty setting is no setting (a form sends every field of the kind).
+    config = {key: value for key, value in given.items() if value not in (None, "")}
+    for key in REQUIRED_CONFIG.get(str(kind), ()):
         if not config.get(key):
-            raise specs.InvalidCheck(f"config.{key}", "is required")
+            problems.add(f"config.{key}", "is required")
     for key in ("url", "webhook_url", "events_url"):
         # A ${VAR} placeholder is checked when it is resolved, at send time.
         if config.get(key) and "${" not in str(config[key]):
             parsed = urlparse(str(config[key]))
             if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-                raise specs.InvalidCheck(f"config.{key}", "an http:// or https:// URL")
-    if kind == "email":
-        recipients = config["recipients"]
-        if isinstance(recipients, str):
-            recipients = [part.strip() for part in recipients.split(",") if part.strip()]
-        if not isinstance(recipients, list) or not all(
-            isinstance(address, str) and "@" in address for address in recipients
-        ):
-            raise specs.InvalidCheck("config.recipients", "e-mail addresses")
-        config["recipients"] = list(recipients)
-    try:
-        remind = int(data.get("remind_every_s") or 0)
-    except (TypeError, ValueError):
-        raise specs.InvalidCheck("remind_every_s", "a number of seconds") from None
+                problems.add(f"config.{key}", "an http:// or https:// URL")
+    if kind == "email" and config.get("recipients"):
+        recipients = problems.take(_recipients, config["recipients"])
+        if recipients is not None:
+            config["recipients"] = recipients
     if config.get("headers") is not None and not (
         isinstance(config["headers"], dict)
         and all(isinstance(v, str) for v in config["headers"].values())
     ):
-        raise specs.InvalidCheck("config.headers", "an object of header names to text values")
-    if remind and remind < 60:
-        raise specs.InvalidCheck("remind_every_s", "0 (off) or at least 60 seconds")
+        problems.add("config.headers", "an object of header names to text values")
+    remind = problems.take(_remind_every, data, default=0)
+    problems.raise_any()
     return {
         "name": name,
         "kind": kind,
@@ -299,6 +344,27 @@ def validate_channel(data: Definition) -> Definition:
         "on_exposure": bool(data.get("on_exposure", False)),
         "remind_every_s": remind,
     }
+
+
+def _recipients(value: object) -> list[str]:
+    recipients = value
+    if isinstance(recipients, str):
+        recipients = [part.strip() for part in recipients.split(",") if part.strip()]
+    if not isinstance(recipients, list) or not all(
+        isinstance(address, str) and "@" in address for address in recipients
+    ):
+        raise specs.InvalidCheck("config.recipients", "e-mail addresses, separated by commas")
+    return list(recipients)
+
+
+def _remind_every(data: Definition) -> int:
+    try:
+        remind = int(data.get("remind_every_s") or 0)
+    except (TypeError, ValueError):
+        raise specs.InvalidCheck("remind_every_s", "a number of seconds") from None
+    if remind and remind < 60:
+        raise specs.InvalidCheck("remind_every_s", "0 (off) or at least 60 seconds")
+    return remind
 
 
 def _channel_placeholders(
@@ -335,7 +401,10 @@ def update_channel(
     scope: str | None = None,
     request: HttpRequest | None = None,
     placeholder_env: PlaceholderEnv = None,
+    keep_absent: bool = True,
 ) -> AlertChannel:
+    """`keep_absent`: settings the edit does not mention keep their value (an API PATCH);
+    False for an import, where the file says the whole of it."""
     _require(user, ADMIN, scope, "alert_channel.update", channel.name, request)
     current = {
         "name": channel.name,
@@ -346,6 +415,9 @@ def update_channel(
         "on_exposure": channel.on_exposure,
         "remind_every_s": channel.remind_every_s,
     }
+    if data.get("config") is not None:
+        config = merged_channel_config(channel.config, data["config"], keep_absent)
+        data = {**data, "config": config}
     definition = validate_channel({**current, **{k: v for k, v in data.items() if v is not None}})
     _channel_placeholders(definition["config"], channel.config, placeholder_env)
     if AlertChannel.objects.filter(name=definition["name"]).exclude(id=channel.id).exists():
@@ -355,6 +427,34 @@ def update_channel(
     channel.save()
     audit.record("alert_channel.update", request=request, user=user, target=channel.name)
     return channel
+
+
+def merged_channel_config(
+    stored: Definition, incoming: Definition, keep_absent: bool = True
+) -> Definition:
+    """A channel's settings after an edit: keys not sent keep their value (unless not
+    `keep_absent`), an empty one (or null) removes it, and a redacted value sent back unchanged
+    (`***`, what a reader without the admin role is shown) keeps the stored secret rather than
+    becoming asterisks.
+
+    The channel's form of `secrets.keep_unchanged_secrets` (that one knows check types): a
+    channel's secret fields are redacted whole, so `***` is the only redacted form."""
+    merged = dict(stored) if keep_absent else {}
+    for key, value in incoming.items():
+        old = stored.get(key)
+        if key in secrets.CHANNEL_SECRETS and value == secrets.REDACTED and old:
+            merged[key] = old
+            continue
+        if key in secrets.CHANNEL_SECRETS and isinstance(value, dict) and isinstance(old, dict):
+            value = {
+                name: old.get(name, item) if item == secrets.REDACTED else item
+                for name, item in value.items()
+            }
+        if value is None or value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
 
 
 def delete_channel(

@@ -21,6 +21,7 @@ def last_result(check: Check) -> dict | None:
         "outcome": check.last_outcome,
         "latency_ms": check.last_latency_ms or 0.0,
         "detail": check.last_detail,
+        "answered": check.last_answered,
     }
 
 
@@ -38,6 +39,8 @@ def check_payload(check: Check, uptime: dict | None = None, reveal: bool = False
         "failures_before_down": check.failures_before_down,
         "successes_before_up": check.successes_before_up,
         "enabled": check.enabled,
+        # Names, sorted; empty: every enabled channel (prefetch "channels" for a list).
+        "channels": sorted(channel.name for channel in check.channels.all()),
         "state": check.state,
         "state_since": check.state_since.isoformat(),
         "last_result": last_result(check),

@@ -9,6 +9,7 @@ import ipaddress
 import os
 import re
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,10 +28,44 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 class InvalidCheck(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
+    """A definition's problems, each naming its field; `field` and `message` are the first.
+
+    Validation goes on after a problem, so a form can mark every bad field at once.
+    """
+
+    def __init__(self, field: str, message: str, errors: list[tuple[str, str]] | None = None):
+        self.errors = errors or [(field, message)]
+        super().__init__("; ".join(f"{name}: {text}" for name, text in self.errors))
         self.field = field
         self.message = message
+
+    @classmethod
+    def of(cls, errors: list[tuple[str, str]]) -> InvalidCheck:
+        return cls(errors[0][0], errors[0][1], errors)
+
+
+class Problems:
+    """Collects InvalidCheck problems across independent steps, then raises them together."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def take(self, step: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+        try:
+            return step(*args)
+        except InvalidCheck as error:
+            self.found.extend(error.errors)
+            return default
+
+    def add(self, field: str, message: str) -> None:
+        self.found.append((field, message))
+
+    def fields(self) -> set[str]:
+        return {field for field, _ in self.found}
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise InvalidCheck.of(self.found)
 
 
 COMMAND_CHECKS_OFF = (
@@ -50,62 +85,115 @@ def command_checks_allowed() -> bool:
     return runtime_settings.command_checks_allowed()
 
 
+# A timeout nobody chose: 5 s, or 80% of a shorter interval so that a run ends before the next.
+DEFAULT_TIMEOUT_S = 5.0
+TIMEOUT_SHARE = 0.8
+
+
+def default_timeout(interval_s: float) -> float:
+    return min(DEFAULT_TIMEOUT_S, round(interval_s * TIMEOUT_SHARE, 3))
+
+
 def validate(data: dict) -> dict:
-    """A normalised copy of a check definition, or InvalidCheck naming the first bad field."""
+    """A normalised copy of a check definition, or InvalidCheck naming every bad field.
+
+    Independent fields are judged independently, so one answer lists all of their problems;
+    a comparison (timeout against interval) is made once both sides are valid.
+    """
+    problems = Problems()
     kind = data.get("type")
     if kind not in CHECK_TYPES:
-        raise InvalidCheck("type", f"unknown type {kind!r}; one of {', '.join(CHECK_TYPES)}")
+        problems.add("type", f"unknown type {kind!r}; one of {', '.join(CHECK_TYPES)}")
     name = str(data.get("name") or "").strip()
     if not name or len(name) > 200:
-        raise InvalidCheck("name", "a name of 1-200 characters is required")
+        problems.add("name", "a name of 1-200 characters is required")
     service = str(data.get("service") or "").strip()
     if len(service) > 100:
-        raise InvalidCheck("service", "at most 100 characters")
-    interval = _number(data, "interval_s", 30, integer=True)
-    if not 1 <= interval <= MAX_INTERVAL_S:
-        raise InvalidCheck("interval_s", f"must be between 1 and {MAX_INTERVAL_S} seconds")
-    timeout = _number(data, "timeout_s", min(5.0, interval))
-    if timeout <= 0:
-        raise InvalidCheck("timeout_s", "must be more than 0")
-    if timeout > interval:
-        raise InvalidCheck("timeout_s", f"{timeout:g}s is longer than the interval ({interval}s)")
-    warn = _optional_ms(data, "warn_ms")
-    crit = _optional_ms(data, "crit_ms")
+        problems.add("service", "at most 100 characters")
+    interval = problems.take(_interval, data)
+    timeout = problems.take(_timeout, data, interval)
+    warn = problems.take(_optional_ms, data, "warn_ms")
+    crit = problems.take(_optional_ms, data, "crit_ms")
     if warn and crit and warn > crit:
-        raise InvalidCheck("warn_ms", "the warning threshold must not exceed crit_ms")
-    if crit and crit > timeout * 1000:
-        raise InvalidCheck("crit_ms", "is longer than the timeout, so it could never apply")
-    failures = _number(data, "failures_before_down", 2, integer=True)
-    successes = _number(data, "successes_before_up", 1, integer=True)
-    for field, value in (("failures_before_down", failures), ("successes_before_up", successes)):
-        if not 1 <= value <= 100:
-            raise InvalidCheck(field, "must be between 1 and 100")
+        problems.add("warn_ms", "the degraded threshold must not exceed the down threshold")
+    if crit and timeout and crit > timeout * 1000:
+        problems.add("crit_ms", "is longer than the timeout, so it could never apply")
+    counts = {}
+    for field, default in (("failures_before_down", 2), ("successes_before_up", 1)):
+        counts[field] = problems.take(_count, data, field, default)
     target = data.get("target") or {}
     if not isinstance(target, dict):
-        raise InvalidCheck("target", "must be an object")
-    return {
+        problems.add("target", "must be an object")
+    elif kind in TARGETS:
+        target = problems.take(TARGETS[kind], target)
+    channels = problems.take(_channel_names, data)
+    problems.raise_any()
+    definition = {
         "name": name,
         "service": service,
         "type": kind,
-        "target": TARGETS[kind](target),
+        "target": target,
         "interval_s": interval,
         "timeout_s": timeout,
         "warn_ms": warn,
         "crit_ms": crit,
-        "failures_before_down": failures,
-        "successes_before_up": successes,
+        **counts,
         "enabled": bool(data.get("enabled", True)),
     }
+    if channels is not None:
+        definition["channels"] = channels
+    return definition
 
 
-def _number(data: dict, field: str, default, *, integer: bool = False):
+def _channel_names(data: dict) -> list[str] | None:
+    """The alert channels a check names (absent: not given; empty: every enabled channel)."""
+    names = data.get("channels")
+    if names is None:
+        return None
+    if isinstance(names, str) or not isinstance(names, list | tuple):
+        raise InvalidCheck("channels", "a list of alert channel names")
+    if not all(isinstance(name, str) and 0 < len(name.strip()) <= 100 for name in names):
+        raise InvalidCheck("channels", "a list of alert channel names")
+    return sorted({name.strip() for name in names})
+
+
+def _interval(data: dict) -> int:
+    interval = _number(data, "interval_s", 30, integer=True, what="a number of seconds")
+    if not 1 <= interval <= MAX_INTERVAL_S:
+        raise InvalidCheck("interval_s", f"must be between 1 and {MAX_INTERVAL_S} seconds")
+    return interval
+
+
+def _timeout(data: dict, interval: int | None) -> float:
+    timeout = _number(data, "timeout_s", None, what="a number of seconds")
+    if timeout is None:
+        return default_timeout(interval or 30)
+    if timeout <= 0:
+        raise InvalidCheck("timeout_s", "must be more than 0 seconds")
+    if interval is not None and timeout > interval:
+        raise InvalidCheck("timeout_s", f"{timeout:g} s is longer than the interval ({interval} s)")
+    return timeout
+
+
+def _count(data: dict, field: str, default: int) -> int:
+    value = _number(data, field, default, integer=True, what="a whole number")
+    if not 1 <= value <= 100:
+        raise InvalidCheck(field, "must be between 1 and 100")
+    return value
+
+
+def _number(data: dict, field: str, default, *, integer: bool = False, what: str = "a number"):
     value = data.get(field)
     if value is None or value == "":
         return default
+    if isinstance(value, bool):
+        raise InvalidCheck(field, f"must be {what}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidCheck(field, f"{value!r} is not a number") from None
+        raise InvalidCheck(field, f"must be {what}, not {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidCheck(field, f"must be {what}")
     if integer:
         if number != int(number):
             raise InvalidCheck(field, "must be a whole number")
@@ -114,7 +202,7 @@ def _number(data: dict, field: str, default, *, integer: bool = False):
 
 
 def _optional_ms(data: dict, field: str) -> int | None:
-    value = _number(data, field, None, integer=True)
+    value = _number(data, field, None, integer=True, what="a number of milliseconds")
     if value is None or value == 0:
         return None
     if value < 0 or value > 3_600_000:
@@ -144,6 +232,8 @@ def _judge_host(field: str, host: str) -> None:
 
 def _port(target: dict, default: int | None = None) -> int:
     value: Any = target.get("port", default)  # anything: int() refusals are answered below
+    if value is None or value == "":
+        raise InvalidCheck("target.port", f"is required: a number from {PORT_MIN} to {PORT_MAX}")
     try:
         port = int(value)
     except (TypeError, ValueError):
@@ -161,18 +251,54 @@ def _text(target: dict, field: str, limit: int = 2000) -> str:
 
 
 def _http(target: dict) -> dict:
+    problems = Problems()
+    url = problems.take(_url, target, default="")
+    method = str(target.get("method") or "GET").upper()
+    if method not in METHODS:
+        problems.add("target.method", f"one of {', '.join(METHODS)}")
+    statuses = problems.take(_statuses, target)
+    headers = target.get("headers") or {}
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and _HEADER_NAME.match(k) and isinstance(v, str) and "\n" not in v
+        for k, v in headers.items()
+    ):
+        problems.add("target.headers", "an object of header names to text values")
+    max_bytes = problems.take(_max_bytes, target)
+    body = problems.take(_text, target, "body", 100_000)
+    body_contains = problems.take(_text, target, "body_contains", 500)
+    problems.raise_any()
+    return {
+        "url": url,
+        "method": method,
+        "headers": headers,
+        "body": body,
+        "expected_status": statuses,
+        "body_contains": body_contains,
+        "verify_tls": bool(target.get("verify_tls", True)),
+        "follow_redirects": bool(target.get("follow_redirects", False)),
+        "max_bytes": max_bytes,
+    }
+
+
+def _url(target: dict) -> str:
     url = str(target.get("url") or "").strip()
+    if not url:
+        raise InvalidCheck("target.url", "is required: an http:// or https:// URL")
     parsed = urlparse(url)
     try:
         parsed.port  # noqa: B018 (raises ValueError for a bad port)
     except ValueError:
         raise InvalidCheck("target.url", f"{url!r} has an invalid port") from None
     if parsed.scheme not in {"http", "https"} or not parsed.hostname or " " in url:
-        raise InvalidCheck("target.url", f"{url!r} is not an http:// or https:// URL")
+        raise InvalidCheck(
+            "target.url",
+            f"{url!r} is not an http:// or https:// URL (e.g. http://127.0.0.1:5000/health)",
+        )
     _judge_host("target.url", parsed.hostname)
-    method = str(target.get("method") or "GET").upper()
-    if method not in METHODS:
-        raise InvalidCheck("target.method", f"one of {', '.join(METHODS)}")
+    return url
+
+
+def _statuses(target: dict) -> list[int]:
     statuses = target.get("expected_status") or [200]
     if isinstance(statuses, int | str):
         statuses = [statuses]
@@ -182,47 +308,41 @@ def _http(target: dict) -> dict:
         raise InvalidCheck("target.expected_status", "a list of HTTP status codes") from None
     if not all(100 <= code <= 599 for code in statuses):
         raise InvalidCheck("target.expected_status", "status codes are between 100 and 599")
-    headers = target.get("headers") or {}
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and _HEADER_NAME.match(k) and isinstance(v, str) and "\n" not in v
-        for k, v in headers.items()
-    ):
-        raise InvalidCheck("target.headers", "an object of header names to text values")
+    return statuses
+
+
+def _max_bytes(target: dict) -> int:
     try:
         max_bytes = int(target.get("max_bytes") or 1024 * 1024)
     except (TypeError, ValueError):
         raise InvalidCheck("target.max_bytes", "a number of bytes") from None
     if not 1024 <= max_bytes <= 50 * 1024 * 1024:
         raise InvalidCheck("target.max_bytes", "between 1 KiB and 50 MiB")
-    return {
-        "url": url,
-        "method": method,
-        "headers": headers,
-        "body": _text(target, "body", 100_000),
-        "expected_status": statuses,
-        "body_contains": _text(target, "body_contains", 500),
-        "verify_tls": bool(target.get("verify_tls", True)),
-        "follow_redirects": bool(target.get("follow_redirects", False)),
-        "max_bytes": max_bytes,
-    }
+    return max_bytes
 
 
 def _tcp(target: dict) -> dict:
-    return {
-        "host": _host(target),
-        "port": _port(target),
-        "send": _text(target, "send", 2000),
-        "expect": _text(target, "expect", 500),
+    problems = Problems()
+    checked = {
+        "host": problems.take(_host, target),
+        "port": problems.take(_port, target),
+        "send": problems.take(_text, target, "send", 2000),
+        "expect": problems.take(_text, target, "expect", 500),
     }
+    problems.raise_any()
+    return checked
 
 
 def _redis(target: dict) -> dict:
-    return {
-        "host": _host(target),
-        "port": _port(target, 6379),
-        "username": _text(target, "username", 200),
-        "password": _text(target, "password", 500),
+    problems = Problems()
+    checked = {
+        "host": problems.take(_host, target),
+        "port": problems.take(_port, target, 6379),
+        "username": problems.take(_text, target, "username", 200),
+        "password": problems.take(_text, target, "password", 500),
     }
+    problems.raise_any()
+    return checked
 
 
 def _query(target: dict) -> dict:
