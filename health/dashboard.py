@@ -8,9 +8,13 @@ from itertools import groupby
 
 from django.utils import timezone
 
+from console.foundation.roles import ADMIN, OPERATOR, has_role
 from health import charts, states, storage
-from health.models import Check, Result, Rollup
+from health.models import ADMIN_CHECK_TYPES, Alert, Check, Result, Rollup, run_failed
 from health.specs import describe_target
+
+RECENT_RESULTS = 120
+NARROW_RESULTS = 40
 
 
 @dataclass
@@ -56,7 +60,14 @@ def rows_for(checks: list[Check]) -> list[CheckRow]:
                 check=check,
                 target=describe_target(check.type, check.target),
                 uptime_24h=uptime_24h,
-                latency_text=f"{latency:.0f} ms" if latency is not None else "",
+                # A failed run's figure is how long it took to fail: not a latency.
+                latency_text=(
+                    "failed"
+                    if run_failed(check.last_answered, check.last_outcome)
+                    else f"{latency:.0f} ms"
+                    if latency is not None
+                    else ""
+                ),
                 uptime_text=f"{uptime_24h:.2f}%" if uptime_24h is not None else "",
                 bar=charts.uptime_bar([slot[:3] if slot else None for slot in hours], labels),
                 # Under two hours of history: the last results say more than one hourly mean.
@@ -66,21 +77,58 @@ def rows_for(checks: list[Check]) -> list[CheckRow]:
     return rows
 
 
-def _recent_latencies(check_ids: list[int], points: int = 30) -> dict[int, list[float]]:
-    """The last `points` latencies of young checks (from the last 15 minutes), oldest first."""
+def _recent_latencies(check_ids: list[int], points: int = 30) -> dict[int, list[float | None]]:
+    """The last `points` latencies of young checks (from the last 15 minutes), oldest first;
+    a failed run is a gap (None), not a point."""
     if not check_ids:
         return {}
-    found: dict[int, list[float]] = {check_id: [] for check_id in check_ids}
-    for check_id, latency in (
+    found: dict[int, list[float | None]] = {check_id: [] for check_id in check_ids}
+    for check_id, latency, outcome, answered in (
         Result.objects.filter(
             check_ref_id__in=check_ids, at__gte=timezone.now() - timedelta(minutes=15)
         )
         .order_by("check_ref_id", "-at")
-        .values_list("check_ref_id", "latency_ms")
+        .values_list("check_ref_id", "latency_ms", "outcome", "answered")
     ):
         if len(found[check_id]) < points:
-            found[check_id].append(latency)
+            found[check_id].append(None if run_failed(answered, outcome) else latency)
     return {check_id: values[::-1] for check_id, values in found.items()}
+
+
+def filtered(q: str = "", state: str = ""):
+    """The checks the list shows for a search and a state: the page and its socket agree."""
+    checks = Check.objects.all()
+    if q:
+        checks = checks.filter(name__icontains=q) | checks.filter(service__icontains=q)
+    if state in states.CheckState.values:
+        checks = checks.filter(state=state)
+    return checks
+
+
+def detail_context(user, check: Check) -> dict:
+    """What a check's page shows, for the page and for its live updates alike."""
+    results = list(check.results.order_by("-at")[:RECENT_RESULTS])[::-1]
+    channels = sorted(channel.name for channel in check.channels.all())
+    return {
+        "nav": "health",
+        "check": check,
+        "target": describe_target(check.type, check.target),
+        "uptime": storage.uptime([check.id])[check.id],
+        "chart": charts.latency_chart(results, check.warn_ms, check.crit_ms),
+        # A phone gets fewer results in a narrower drawing, so its labels stay readable.
+        "chart_narrow": charts.latency_chart(
+            results[-NARROW_RESULTS:], check.warn_ms, check.crit_ms, width=420, height=240
+        ),
+        "bar": rows_for([check])[0].bar,
+        "last_failed": run_failed(check.last_answered, check.last_outcome),
+        "results": results[::-1][:30],
+        "changes": check.state_changes.order_by("-at")[:30],
+        "alerts": Alert.objects.filter(check_ref=check).select_related("channel")[:10],
+        "channels": channels,
+        "can_operate": has_role(user, OPERATOR),
+        # Checks that run code or SQL are an admin's to run, pause and edit.
+        "needs_admin": check.type in ADMIN_CHECK_TYPES and not has_role(user, ADMIN),
+    }
 
 
 def grouped(rows: list[CheckRow]) -> list[tuple[str, list[CheckRow]]]:

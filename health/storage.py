@@ -33,6 +33,7 @@ RUNTIME_FIELDS = [
     "last_outcome",
     "last_latency_ms",
     "last_detail",
+    "last_answered",
 ]
 
 
@@ -84,6 +85,7 @@ def store(observations: list[Observation]) -> list[Transition]:
                     outcome=outcome,
                     latency_ms=round(observation.latency_ms, 2),
                     detail=detail,
+                    answered=observation.ok,
                 )
             )
             before = states.Tracker(check.state, check.fail_streak, check.success_streak)
@@ -95,6 +97,7 @@ def store(observations: list[Observation]) -> list[Transition]:
             check.last_outcome = outcome
             check.last_latency_ms = round(observation.latency_ms, 2)
             check.last_detail = detail
+            check.last_answered = observation.ok
             if after.state != before.state:
                 changes.append(
                     StateChange(
@@ -102,7 +105,7 @@ def store(observations: list[Observation]) -> list[Transition]:
                         at=observation.at,
                         from_state=before.state,
                         to_state=after.state,
-                        reason=detail,
+                        reason=_reason(observation, outcome, check),
                     )
                 )
                 transitions.append(
@@ -128,6 +131,17 @@ def store(observations: list[Observation]) -> list[Transition]:
         _roll_up(results)
         alerts.enqueue(transitions)
     return transitions
+
+
+def _reason(observation: Observation, outcome: str, check: Check) -> str:
+    """Why the state changed: the result's detail, and the threshold when an answer was slow
+    ("HTTP 200" alone would not say why a check turned degraded)."""
+    detail = observation.detail
+    if observation.ok and outcome in (states.DEGRADED, states.DOWN):
+        limit = check.crit_ms if outcome == states.DOWN else check.warn_ms
+        slow = f"answered in {observation.latency_ms:.0f} ms, above {limit} ms"
+        detail = f"{detail}: {slow}" if detail else slow
+    return detail[:300]
 
 
 def hour_of(moment: datetime) -> datetime:
