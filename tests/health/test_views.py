@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
@@ -194,6 +196,9 @@ async def test_the_websocket_pushes_row_fragments_and_refuses_anonymous(viewer_u
     communicator.scope["origin_verified"] = True
     connected, _ = await communicator.connect()
     assert connected
+    # The page says what it shows; with resync it gets those rows at once (and we know it has).
+    await communicator.send_to(text_data=json.dumps({"q": "", "state": "", "resync": "1"}))
+    assert f'id="check-{check.id}"' in await communicator.receive_from(timeout=5)
     observation = storage.Observation(check.id, timezone.now(), True, 7.0, "ok")
     transitions = await sync_to_async(storage.store)([observation])
     await live.publish_results([observation], transitions)
