@@ -11,6 +11,7 @@ urlpatterns = [
     path("import/", views.import_file, name="import"),
     path("export/", views.export_file, name="export"),
     path("alerts/", views.alert_channels, name="alerts"),
+    path("alerts/<int:channel_id>/edit/", views.alert_channel_edit, name="alert-edit"),
     path("alerts/<int:channel_id>/test/", views.alert_channel_test, name="alert-test"),
     path("alerts/<int:channel_id>/delete/", views.alert_channel_delete, name="alert-delete"),
     path("<int:check_id>/", views.check_detail, name="detail"),

@@ -4,31 +4,26 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from console.foundation.access import require_role
 from console.foundation.htmx import HtmxHttpRequest, render_partial_or_page
 from console.foundation.roles import ADMIN, OPERATOR, has_role
-from health import charts, config, dashboard, operations, specs, storage
+from health import config, dashboard, operations, presenters, specs
 from health.forms import ChannelForm, CheckForm, ImportForm, initial_for_port
-from health.models import Alert, AlertChannel, AlertStatus, Check
+from health.models import ADMIN_CHECK_TYPES, Alert, AlertChannel, AlertStatus, Check
 from health.states import CheckState
-
-RECENT_RESULTS = 120
 
 
 def list_context(request: HtmxHttpRequest) -> dict:
     q = (request.GET.get("q") or "").strip()[:100]
     state = request.GET.get("state") or ""
-    checks = Check.objects.all()
-    if q:
-        checks = checks.filter(name__icontains=q) | checks.filter(service__icontains=q)
-    if state in CheckState.values:
-        checks = checks.filter(state=state)
-    rows = dashboard.rows_for(list(checks))
+    rows = dashboard.rows_for(list(dashboard.filtered(q, state)))
     return {
         "nav": "health",
         # Rows link to checks_url + id: reversing 500 URLs per render costs more than the rows.
@@ -36,7 +31,7 @@ def list_context(request: HtmxHttpRequest) -> dict:
         "groups": dashboard.grouped(rows),
         "summary": dashboard.summary(),
         "q": q,
-        "state": state,
+        "state": state if state in CheckState.values else "",
         "states": CheckState.values,
         "can_operate": has_role(request.user, OPERATOR),
         "can_admin": has_role(request.user, ADMIN),
@@ -51,19 +46,7 @@ def check_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HtmxHttpRequest, check: Check) -> dict:
-    results = list(check.results.order_by("-at")[:RECENT_RESULTS])[::-1]
-    return {
-        "nav": "health",
-        "check": check,
-        "target": specs.describe_target(check.type, check.target),
-        "uptime": storage.uptime([check.id])[check.id],
-        "chart": charts.latency_chart(results, check.warn_ms, check.crit_ms),
-        "results": results[::-1][:30],
-        "changes": check.state_changes.order_by("-at")[:30],
-        "alerts": Alert.objects.filter(check_ref=check).select_related("channel")[:10],
-        "can_operate": has_role(request.user, OPERATOR),
-        "needs_admin": check.type == "command" and not has_role(request.user, ADMIN),
-    }
+    return dashboard.detail_context(request.user, check)
 
 
 @require_GET
@@ -120,13 +103,19 @@ def delete(request: HtmxHttpRequest, check_id: int) -> HttpResponse:
 
 
 def _form_page(request: HtmxHttpRequest, form: CheckForm, check: Check | None, status: int = 200):
+    is_admin = has_role(request.user, ADMIN)
+    can_operate = has_role(request.user, OPERATOR)
     context = {
         "nav": "health",
         "form": form,
         "check": check,
-        "can_operate": has_role(request.user, OPERATOR),
-        "is_admin": has_role(request.user, ADMIN),
+        "can_operate": can_operate,
+        # A button the user cannot use is shown disabled, with the reason beside it.
+        "can_save": can_operate
+        and (check is None or check.type not in ADMIN_CHECK_TYPES or is_admin),
+        "is_admin": is_admin,
         "commands_allowed": specs.command_checks_allowed(),
+        "has_channels": AlertChannel.objects.exists(),
     }
     return render_partial_or_page(request, "health/form.html", "check-form", context, status)
 
@@ -141,7 +130,7 @@ def create(request: HtmxHttpRequest) -> HttpResponse:
         try:
             check = operations.create_check(request.user, form.definition, request=request)
         except specs.InvalidCheck as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            form.mark_all(error)
         except PermissionDenied as error:
             form.add_error(None, str(error))
             return _form_page(request, form, None, 403)
@@ -166,7 +155,7 @@ def edit(request: HtmxHttpRequest, check_id: int) -> HttpResponse:
         try:
             operations.update_check(request.user, check, definition, request=request)
         except specs.InvalidCheck as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            form.mark_all(error)
         except PermissionDenied as error:
             form.add_error(None, str(error))
             return _form_page(request, form, check, 403)
@@ -179,7 +168,7 @@ def edit(request: HtmxHttpRequest, check_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def import_file(request: HtmxHttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
-    context: dict = {"nav": "health", "form": form}
+    context: dict = {"nav": "health", "form": form, "can_operate": has_role(request.user, OPERATOR)}
     status = 200
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -216,13 +205,35 @@ def export_file(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _alerts_context(request: HtmxHttpRequest, form: ChannelForm | None = None) -> dict:
+    alerts = Alert.objects.select_related("channel").prefetch_related("attempt_log")
+    check = None
+    if (wanted := request.GET.get("check") or "").isdigit():
+        check = Check.objects.filter(id=int(wanted)).first()
+        alerts = alerts.filter(check_ref_id=int(wanted))
+    can_admin = has_role(request.user, ADMIN)
+    channels = AlertChannel.objects.annotate(named_by=Count("checks"))
     return {
         "nav": "health",
-        "channels": AlertChannel.objects.all(),
-        "alerts": Alert.objects.select_related("channel").prefetch_related("attempt_log")[:50],
+        "channels": [(channel, destination(channel, can_admin)) for channel in channels],
+        "alerts": alerts[:50],
+        "for_check": check,
         "form": form or ChannelForm(),
-        "can_admin": has_role(request.user, ADMIN),
+        "can_admin": can_admin,
     }
+
+
+def destination(channel: AlertChannel, reveal: bool) -> str:
+    """Where a channel sends, in a line; secrets (webhook URLs, keys) for admins only."""
+    config = channel.config if reveal else presenters.redact_channel_config(channel.config)
+    if channel.kind == "webhook":
+        return str(config.get("url", ""))
+    if channel.kind == "slack":
+        where = config.get("channel") or "the webhook's own channel"
+        return f"{where} via {config.get('webhook_url', '')}"
+    if channel.kind == "email":
+        recipients = config.get("recipients") or []
+        return ", ".join(recipients) if isinstance(recipients, list) else str(recipients)
+    return f"routing key {config.get('routing_key', '')}"
 
 
 @require_http_methods(["GET", "POST"])
@@ -237,9 +248,7 @@ def alert_channels(request: HtmxHttpRequest) -> HttpResponse:
         try:
             channel = operations.create_channel(request.user, form.definition(), request=request)
         except specs.InvalidCheck as error:
-            key = error.field.removeprefix("config.")
-            key = {"webhook_url": "url", "channel": "slack_channel"}.get(key, key)
-            form.add_error(key if key in form.fields else None, error.message)
+            form.mark(error)
         except PermissionDenied as error:
             form.add_error(None, str(error))
             status = 403
@@ -249,6 +258,29 @@ def alert_channels(request: HtmxHttpRequest) -> HttpResponse:
     return render_partial_or_page(
         request, "health/alerts.html", "alert-channels", _alerts_context(request, form), status
     )
+
+
+@require_http_methods(["GET", "POST"])
+@require_role(ADMIN, "alert_channel.update")
+def alert_channel_edit(request: HtmxHttpRequest, channel_id: int) -> HttpResponse:
+    channel = get_object_or_404(AlertChannel, id=channel_id)
+    form = ChannelForm(request.POST or None, instance=channel)
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            try:
+                operations.update_channel(request.user, channel, form.definition(), request=request)
+            except specs.InvalidCheck as error:
+                form.mark(error)
+            except PermissionDenied as error:
+                form.add_error(None, str(error))
+                status = 403
+            else:
+                messages.success(request, f"Saved the channel {channel.name}.")
+                return redirect("health:alerts")
+    context = {"nav": "health", "form": form, "channel": channel}
+    return render(request, "health/channel_form.html", context, status=status)
 
 
 @require_POST
@@ -275,4 +307,6 @@ def alert_channel_delete(request: HtmxHttpRequest, channel_id: int) -> HttpRespo
         messages.error(request, str(error))
     else:
         messages.success(request, f"Deleted the channel {channel.name}.")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("health:alerts"))
     return redirect("health:alerts")
