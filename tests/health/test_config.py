@@ -232,3 +232,30 @@ def test_the_import_page_shows_the_error_line_and_imports(client, admin_user, mo
     good = client.post("/checks/import/", {"text": EXAMPLE})
     assert good.status_code == 302 and Check.objects.count() == 4
     assert client.get("/checks/export/")["Content-Type"] == "application/yaml"
+
+
+@pytest.mark.parametrize(
+    "text", ["", "# nothing yet\n", "services: {}\n", "services:\n  web:\n    checks: []\n"]
+)
+def test_an_empty_file_is_refused_rather_than_imported(admin_user, text):
+    Check.objects.create(name="kept", type="tcp", target={"port": 1})
+    with pytest.raises(config.ConfigError) as raised:
+        config.import_yaml(text, admin_user, replace=True)
+    assert "nothing to import" in str(raised.value)
+    assert Check.objects.filter(name="kept").exists()  # replace=True deleted nothing
+
+
+def test_the_api_and_the_page_refuse_an_empty_import_with_a_reason(client, admin_user, bearer):
+    # (Django's test client drops the Content-Type of an empty body: a comment is empty too.)
+    answer = client.post(
+        "/api/v1/health/import",
+        "# no checks yet\n",
+        content_type="application/yaml",
+        headers=bearer(admin_user),
+    )
+    assert answer.status_code == 422 and "nothing to import" in answer.json()["detail"]
+    client.force_login(admin_user)
+    page = client.post("/checks/import/", {"text": ""})
+    assert page.status_code == 422
+    html = page.content.decode()
+    assert "nothing to import" in html and "Imported:" not in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -206,3 +207,28 @@ async def test_the_websocket_pushes_row_fragments_and_refuses_anonymous(viewer_u
     assert f'id="check-{check.id}"' in message and 'hx-swap-oob="true"' in message
     assert "state-up" in message and 'id="check-summary"' in message
     await communicator.disconnect()
+
+
+def test_a_viewer_sees_no_enabled_button_it_cannot_use(client, viewer_user):
+    check = _check()
+    client.force_login(viewer_user)
+    new = client.get("/checks/new/").content.decode()
+    assert re.search(r'<button class="primary" disabled title="needs the operator role">', new)
+    detail = client.get(f"/checks/{check.id}/").content.decode()
+    assert "Run now" not in detail and "Pause" not in detail and "Delete" not in detail
+    listing = client.get("/checks/").content.decode()
+    assert "New check" not in listing and "Export" not in listing
+    imported = client.get("/checks/import/").content.decode()
+    assert 'disabled title="needs the operator role">Import</button>' in imported
+    assert "/checks/export/" not in imported
+
+
+def test_an_operator_is_offered_no_action_on_a_query_check(client, operator_user):
+    check = _check(
+        "orders", type="query", target={"dsn": "sqlite:////tmp/x.db", "query": "SELECT 1"}
+    )
+    client.force_login(operator_user)
+    detail = client.get(f"/checks/{check.id}/").content.decode()
+    assert "Run now" not in detail and "needs the admin role" in detail
+    edit = client.get(f"/checks/{check.id}/edit/").content.decode()
+    assert 'disabled title="needs the admin role">Save</button>' in edit
