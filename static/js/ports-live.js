@@ -124,6 +124,25 @@
     body.appendChild(row);
   }
 
+  // Rows whose details a person opened: a resync or a new owner draws them anew, open again.
+  var keepOpen = new Set();
+
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.matches || !details.matches("details.row-more")) return;
+    var row = details.closest("tr");
+    if (details.open) { keepOpen.add(row.id); } else { keepOpen.delete(row.id); }
+  }, true); // toggle does not bubble
+
+  function reopen(container) {
+    if (!keepOpen.size) return;
+    var rows = container.matches("tr") ? [container] : container.querySelectorAll("tr[id]");
+    rows.forEach(function (row) {
+      var details = keepOpen.has(row.id) && row.querySelector("details.row-more");
+      if (details && !details.open) details.open = true;
+    });
+  }
+
   function removeNamed(marker) {
     var target = document.getElementById(marker.dataset.remove);
     if (target && target.closest("#port-rows")) target.remove();
@@ -258,6 +277,7 @@
         mutation.addedNodes.forEach(function (node) {
           if (node.nodeType !== 1) return;
           if (node.matches("tr.just-opened")) place(node);
+          if (node.matches("#port-rows, #port-rows > tr")) reopen(node);
           if (node.matches("[data-remove]")) removeNamed(node);
           if (node.matches(".live-notice:not(.live-summary)")) {
             node.querySelectorAll("time[datetime]").forEach(localTime);
