@@ -78,12 +78,14 @@ def start_console(data_dir: Path, port: int) -> LiveConsole:
 
     threading.Thread(target=drain, daemon=True).start()
     link = ""
+    seen: list[str] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             line = output.get(timeout=1)
         except queue.Empty:
             continue
+        seen.append(line)
         if match := re.search(r"(http://\S+/login/link/\S+/)", line):
             link = match.group(1)
         if "Application startup complete" in line:
@@ -91,7 +93,11 @@ def start_console(data_dir: Path, port: int) -> LiveConsole:
         if line == "":
             break
     stop_console(process)
-    raise AssertionError("the console did not start within 60 s")
+    # Say why: a port another test run took meanwhile reads differently from a crash.
+    said = "".join(seen[-15:])
+    raise AssertionError(
+        f"the console did not start within 60 s (exit {process.returncode}):\n{said}"
+    )
 
 
 def manage(console: LiveConsole, *args: str) -> str:

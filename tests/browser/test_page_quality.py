@@ -121,7 +121,7 @@ MAKE_VIEWER = (
 
 
 class _Api:
-    """The JSON API as the admin, for seeding."""
+    """The JSON API as the admin, for seeding; remembers what it made."""
 
     def __init__(self, console) -> None:
         import httpx
@@ -129,13 +129,19 @@ class _Api:
         self.client = httpx.Client(base_url=f"{console.url}/api/v1/", timeout=30)
         answer = self.client.post("auth/token", json={"username": "admin", "password": PASSWORD})
         self.client.headers["Authorization"] = f"Bearer {answer.json()['access']}"
+        self.made: list[str] = []
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         response = self.client.request(method, path, json=body)
         assert response.status_code < 300, (
             f"{method} {path}: {response.status_code} {response.text}"
         )
-        return response.json()
+        return response.json() if response.content else {}
+
+    def make(self, path: str, body: dict) -> dict:
+        made = self.call("POST", path, body)
+        self.made.append(f"{path}/{made.get('id', body['name'])}")
+        return made
 
     def has_history(self, check_id: int) -> bool:
         results = self.call("GET", f"checks/{check_id}/results")["items"]
@@ -158,14 +164,11 @@ def _seed(console, api: _Api, children: list[Child]) -> dict[str, str]:
         "working_directory": "/srv/quality-web",
         "notes": "The site the page quality tests look at.",
     }
-    api.call("POST", "projects", project)
+    api.make("projects", project)
     hook = {"url": f"http://127.0.0.1:{closed}/hooks/portside"}
-    channel = api.call(
-        "POST", "alerts/channels", {"name": "team hook", "kind": "webhook", "config": hook}
-    )
+    channel = api.make("alerts/channels", {"name": "team hook", "kind": "webhook", "config": hook})
     every_second = {"interval_s": 1, "timeout_s": 0.5}
-    up = api.call(
-        "POST",
+    up = api.make(
         "checks",
         {
             "name": "Console liveness",
@@ -176,8 +179,7 @@ def _seed(console, api: _Api, children: list[Child]) -> dict[str, str]:
             **every_second,
         },
     )
-    down = api.call(
-        "POST",
+    down = api.make(
         "checks",
         {
             "name": "Worker queue",
@@ -222,6 +224,12 @@ def seed(live_console) -> Iterator[Seed]:
         api.client.close()
         for child in children:
             child.stop()
+        # The session's console serves other browser tests next: no checks left running.
+        if api.made:
+            cleaner = _Api(live_console)
+            for path in reversed(api.made):
+                cleaner.call("DELETE", path)
+            cleaner.client.close()
 
 
 @pytest.fixture(scope="module")
