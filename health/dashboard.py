@@ -10,7 +10,15 @@ from django.utils import timezone
 
 from console.foundation.roles import ADMIN, OPERATOR, has_role
 from health import charts, states, storage
-from health.models import ADMIN_CHECK_TYPES, Alert, Check, Result, Rollup, run_failed
+from health.models import (
+    ADMIN_CHECK_TYPES,
+    Alert,
+    AlertChannel,
+    Check,
+    Result,
+    Rollup,
+    run_failed,
+)
 from health.specs import describe_target
 
 RECENT_RESULTS = 120
@@ -125,6 +133,7 @@ def detail_context(user, check: Check) -> dict:
         "changes": check.state_changes.order_by("-at")[:30],
         "alerts": Alert.objects.filter(check_ref=check).select_related("channel")[:10],
         "channels": channels,
+        "any_channel": bool(channels) or AlertChannel.objects.filter(enabled=True).exists(),
         "can_operate": has_role(user, OPERATOR),
         # Checks that run code or SQL are an admin's to run, pause and edit.
         "needs_admin": check.type in ADMIN_CHECK_TYPES and not has_role(user, ADMIN),
