@@ -84,3 +84,13 @@ def test_the_sampler_backs_off_doubling_to_a_cap_and_says_so(caplog):
         "sampling failed (1 in a row); retrying in 2.0s",
         "sampling failed (2 in a row); retrying in 4.0s",
     ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a process as another user")
+def test_a_refused_signal_names_the_uid_of_that_process_not_the_console_s():
+    other = psutil.Popen(["sleep", "60"], user=65534)
+    try:
+        assert "(owned by uid 65534)" in stopping._not_permitted_message(other.pid, None)
+    finally:
+        other.kill()
+        other.wait()
