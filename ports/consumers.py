@@ -92,8 +92,9 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
     def _learn_rows(self, rendered_at: float) -> str | None:
         """Learn which rows the page shows; all of them again when it is behind the sampler.
 
-        The page drew the sampler's snapshot (ports.list_views), so when nothing changed since,
-        this view of the same snapshot names exactly its rows."""
+        The page drew a snapshot of its own a moment before the sampler's, so this can name a
+        row the page lacks (closed in between): its removal then finds nothing, which the page
+        takes quietly (#port-removals), and a row the page has twice is kept once."""
         snapshot = sampler.current_snapshot()
         if not sampler.changed_since(rendered_at):
             self.shown = shown_rows(self.view, snapshot)

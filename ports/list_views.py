@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from console.foundation.access import SignedInRequest, require_role
 from console.foundation.htmx import HtmxHttpRequest, render_partial_or_page
 from console.foundation.roles import VIEWER
-from ports import sampler
+from ports import inventory
 from ports.list_rows import page_rows
 from ports.listing import EXPOSURES, PROTOCOLS, ListenerFilter
 from ports.preferences import ListView, preferences_of, save_preferences
@@ -52,9 +52,9 @@ def list_preferences(request: SignedInRequest) -> HttpResponse:
 
 
 def list_context(view: ListenerFilter) -> dict:
-    # The sampler's snapshot when it runs here: the page's socket then knows exactly which
-    # rows the page shows (ports.consumers), and its CPU shares cover the last 250 ms.
-    snapshot = sampler.current_snapshot()
+    # A fresh snapshot: a socket opened a moment ago is on the page at once, also without
+    # JavaScript. CPU shares cover the last two reads of each process (about a second apart).
+    snapshot = inventory.snapshot()
     rows = page_rows(view, snapshot)
     listeners = rows.listeners
     hidden = 0
