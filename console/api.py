@@ -44,8 +44,11 @@ class ConsoleDocs(DocsBase):
 
     settings = {
         "layout": "BaseLayout",
-        "deepLinking": True,
+        # Deep links put a link inside each operation's toggle button (axe: nested-interactive).
+        "deepLinking": False,
         "displayRequestDuration": True,
+        # Its highlighter's colours fail contrast on the dark code boxes; plain text does not.
+        "syntaxHighlight": {"activated": False},
         # Swagger UI would otherwise fetch a badge from validator.swagger.io.
         "validatorUrl": None,
     }
