@@ -116,19 +116,20 @@ class _DjangoCsrfCheck(CsrfViewMiddleware):
     cookie), keeping its reason. The API's views are CSRF-exempt because a bearer needs no
     cookie; a session's write is checked here instead."""
 
+    failure: str  # Django's reason, set when it rejects
+
     def __init__(self) -> None:
         super().__init__(_session_write)
-        self.failure: str | None = None
 
     def _reject(self, request, reason):
         self.failure = reason
-        return HttpResponseForbidden(reason)
+        return HttpResponseForbidden()
 
     def reason(self, request: HttpRequest) -> str | None:
         # The middleware skipped the exempt view; whatever marked this request, check it anew.
         request.csrf_processing_done = False  # type: ignore[attr-defined]
-        self.process_view(request, _session_write, (), {})
-        return self.failure
+        refused = self.process_view(request, _session_write, (), {})
+        return None if refused is None else self.failure
 
 
 def _session_write(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
