@@ -218,7 +218,9 @@ class CheckForm(LabelledErrors):
             return data
         problems = specs.Problems()
         target = self._target(kind, data, problems)
-        given = {key: value for key, value in data.items() if key not in self.errors}
+        # A field that could not be read is compared with nothing ("longer than the interval"
+        # of an interval the user never gave would mislead).
+        given = {**data, **{name: specs.UNREADABLE for name in self.errors if name in self.fields}}
         given["channels"] = [channel.name for channel in data.get("channels") or []]
         definition = problems.take(specs.validate, {**given, "target": target})
         for field, message in problems.found:

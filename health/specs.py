@@ -157,14 +157,22 @@ def _channel_names(data: dict) -> list[str] | None:
     return sorted({name.strip() for name in names})
 
 
-def _interval(data: dict) -> int:
+# A field its form could not read (it says so itself): judged no further, compared with nothing.
+UNREADABLE = object()
+
+
+def _interval(data: dict) -> int | None:
+    if data.get("interval_s") is UNREADABLE:
+        return None
     interval = _number(data, "interval_s", 30, integer=True, what="a number of seconds")
     if not 1 <= interval <= MAX_INTERVAL_S:
         raise InvalidCheck("interval_s", f"must be between 1 and {MAX_INTERVAL_S} seconds")
     return interval
 
 
-def _timeout(data: dict, interval: int | None) -> float:
+def _timeout(data: dict, interval: int | None) -> float | None:
+    if data.get("timeout_s") is UNREADABLE:
+        return None
     timeout = _number(data, "timeout_s", None, what="a number of seconds")
     if timeout is None:
         return default_timeout(interval or 30)
@@ -175,7 +183,9 @@ def _timeout(data: dict, interval: int | None) -> float:
     return timeout
 
 
-def _count(data: dict, field: str, default: int) -> int:
+def _count(data: dict, field: str, default: int) -> int | None:
+    if data.get(field) is UNREADABLE:
+        return None
     value = _number(data, field, default, integer=True, what="a whole number")
     if not 1 <= value <= 100:
         raise InvalidCheck(field, "must be between 1 and 100")
@@ -202,6 +212,8 @@ def _number(data: dict, field: str, default, *, integer: bool = False, what: str
 
 
 def _optional_ms(data: dict, field: str) -> int | None:
+    if data.get(field) is UNREADABLE:
+        return None
     value = _number(data, field, None, integer=True, what="a number of milliseconds")
     if value is None or value == 0:
         return None

@@ -186,3 +186,9 @@ def test_the_page_lists_the_problems_above_the_form_and_beside_each_field(client
 )
 def test_labelled_makes_a_sentence_that_names_the_field(label, message, expected):
     assert labelled(label, message) == expected
+
+
+def test_a_field_the_form_could_not_read_is_compared_with_nothing():
+    form = CheckForm(_form_data(interval_s="", timeout_s=60, crit_ms="soon", warn_ms=100))
+    assert not form.is_valid()
+    assert set(form.errors) == {"interval_s", "crit_ms"}  # no "longer than the interval (30 s)"
