@@ -169,3 +169,11 @@ def test_a_root_that_exited_before_the_signal_is_reported_so(listening_child):
     child.process.wait(timeout=10)
     with pytest.raises(StaleTarget, match=f"pid {child.pid} exited before it could be signalled"):
         server_stopping._signal_tree(server, plan, 1.0, escalate=False)
+
+
+def test_a_short_grace_still_waits_for_a_server_that_exits_at_once(listening_child):
+    child = listening_child()
+    result = server_stopping.stop_server(
+        child.port, child.pid, child.create_time(), grace_seconds=1.0
+    )
+    assert result.outcome == "stopped" and result.released and result.signals_sent == ["TERM"]
