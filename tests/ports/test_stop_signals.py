@@ -114,6 +114,8 @@ def test_a_group_leading_server_gets_one_term_each_even_its_orphaned_member(grou
     result = server_stopping.stop_server(port, root.pid, _create_time(root.pid), grace_seconds=15)
     assert result.signals_sent == ["TERM"]
     assert result.outcome == "stopped" and result.released
+    # The plan names the group's orphan too: it is pinned and waited for like the tree.
+    assert {step.pid for step in result.plan} == set(pids)
     assert wait_until(lambda: not any(_alive(pid) for pid in pids), timeout=15)
     told = [int(line) for line in log.read_text().split()]
     assert sorted(told) == sorted(pids), "each process told exactly once"

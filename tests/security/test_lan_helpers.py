@@ -36,11 +36,11 @@ def interfaces(monkeypatch):
             _nic(socket.AF_INET6, "2001:db8::5"),
         ],
         "eth1": [
-            _nic(socket.AF_INET, "192.0.2.3"),
+            _nic(socket.AF_INET, "not-an-address"),  # skipped, and the rest still read
             _nic(socket.AF_INET, "192.0.2.20"),  # the same address on a second interface
             _nic(socket.AF_INET, "169.254.7.7"),
             _nic(socket.AF_INET, "0.0.0.0"),
-            _nic(socket.AF_INET, "not-an-address"),
+            _nic(socket.AF_INET, "192.0.2.3"),
         ],
     }
     monkeypatch.setattr(psutil, "net_if_addrs", lambda: fake)
@@ -62,13 +62,23 @@ def test_host_names_never_add_localhost_or_an_empty_name(monkeypatch, name):
     assert lan.host_names(["192.0.2.3"]) == ["192.0.2.3"]
 
 
+def _ipv6_works() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def test_the_ipv6_bind_is_v6_only_listening_and_inheritable():
     with socket.socket() as ours:
         ours.bind(("127.0.0.1", 0))
         port = ours.getsockname()[1]
-    sock = lan.bind_ipv6_any(port)
-    if sock is None:
+    if not _ipv6_works():
         pytest.skip("IPv6 is off on this machine")
+    sock = lan.bind_ipv6_any(port)
+    assert sock is not None
     try:
         assert sock.family == socket.AF_INET6 and sock.getsockname()[:2] == ("::", port)
         assert sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 1
@@ -93,9 +103,13 @@ def _san(cert: x509.Certificate) -> tuple[set[str], set[str]]:
 
 
 def test_the_certificate_names_loopback_and_the_lan_and_its_key_is_private(tmp_path):
-    cert_path, key_path, fingerprint = lan.self_signed_certificate(tmp_path / "tls", ["192.0.2.3"])
+    directory = tmp_path / "var" / "tls"  # made with its parents, as var/ may not exist yet
+    cert_path, key_path, fingerprint = lan.self_signed_certificate(directory, ["192.0.2.3"])
+    assert (cert_path, key_path) == (directory / "cert.pem", directory / "key.pem")
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
     cert = _cert(cert_path)
+    # What a browser's certificate warning names.
+    assert cert.subject.rfc4514_string() == "CN=Portside console" == cert.issuer.rfc4514_string()
     assert _san(cert) == ({"localhost"}, {"127.0.0.1", "::1", "192.0.2.3"})
     constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     assert constraints.critical and constraints.value.ca is False
@@ -116,6 +130,7 @@ def test_the_certificate_names_loopback_and_the_lan_and_its_key_is_private(tmp_p
 def test_the_certificate_is_kept_while_it_covers_the_addresses(tmp_path):
     directory = tmp_path / "tls"
     first = lan.self_signed_certificate(directory, ["192.0.2.3", "2001:db8::5"])
+    assert lan.self_signed_certificate(directory, ["192.0.2.3", "2001:db8::5"]) == first
     assert lan.self_signed_certificate(directory, ["192.0.2.3"]) == first
     remade = lan.self_signed_certificate(directory, ["192.0.2.9"])
     assert remade[2] != first[2]
@@ -158,3 +173,10 @@ def test_addresses_in_the_certificate_are_ip_entries_not_names(tmp_path):
     dns, ips = _san(_cert(cert_path))
     assert "2001:db8::5" in ips and "2001:db8::5" not in dns
     assert all(ipaddress.ip_address(ip) for ip in ips)
+
+
+def test_a_certificate_without_its_key_is_remade(tmp_path):
+    _cert, key_path, first = lan.self_signed_certificate(tmp_path, ["192.0.2.3"])
+    key_path.unlink()
+    _cert_path, key_path, again = lan.self_signed_certificate(tmp_path, ["192.0.2.3"])
+    assert key_path.exists() and again != first

@@ -48,3 +48,9 @@ def test_a_forbidden_character_names_its_line():
         safe_yaml.load("a: 1\nb: 2\nc: bell\x07\n")
     assert refused.value.line == 3
     assert refused.value.message.startswith("not valid YAML: unacceptable character #x0007")
+
+
+def test_a_forbidden_character_counts_a_leading_blank_line():
+    with pytest.raises(safe_yaml.YamlRefused) as refused:
+        safe_yaml.load("\nb: 2\nc: bell\x07\n")
+    assert refused.value.line == 3
