@@ -1,4 +1,4 @@
-// Live Ports page: connection status, re-sending the filter after a reconnect, slotting pushed
+// Live Ports page: re-sending the filter after a reconnect, slotting pushed
 // rows into the table's order (and under their server when grouped), taking named rows off,
 // the live notices (local time, dismiss, fade, fold a burst into one), and copy buttons.
 // The rows themselves come from the server.
@@ -6,46 +6,15 @@
   "use strict";
   var MAX_NOTICES = 5; // more than this at once fold into "N ports changed"
   var SUMMARY_ITEMS = 50; // lines a folded notice keeps
-  var everOpened = false;
 
-  // Reconnect within a few seconds after a server restart, not after up to a minute.
-  htmx.config.wsReconnectDelay = function (retry) {
-    return Math.min(500 * Math.pow(2, retry), 5000) * (0.5 + Math.random() / 2);
-  };
-
-  function setStatus(state, text) {
-    var status = document.getElementById("live-status");
-    if (status) {
-      status.dataset.state = state;
-      status.textContent = text;
+  PortsideLive.onOpen(function (socket, again) {
+    if (!again) return;
+    // The server forgot our filter and we may have missed changes: ask for a full resync.
+    var filter = document.getElementById("live-filter");
+    if (filter) {
+      filter.querySelector("input[name=since]").value = "0";
+      htmx.trigger(filter, "resend");
     }
-  }
-
-  document.addEventListener("htmx:wsConnecting", function () {
-    setStatus(everOpened ? "reconnecting" : "connecting", everOpened ? "reconnecting…" : "connecting…");
-  });
-  document.addEventListener("htmx:wsOpen", function () {
-    setStatus("live", "live");
-    if (everOpened) {
-      // The server forgot our filter and we may have missed changes: ask for a full resync.
-      var filter = document.getElementById("live-filter");
-      if (filter) {
-        filter.querySelector("input[name=since]").value = "0";
-        htmx.trigger(filter, "resend");
-      }
-    }
-    everOpened = true;
-  });
-  document.addEventListener("htmx:wsClose", function (event) {
-    var code = event.detail.event.code;
-    if (code === 4401 || code === 4403) {
-      setStatus("offline", "offline: sign in again");
-    } else {
-      setStatus("reconnecting", "reconnecting…");
-    }
-  });
-  document.addEventListener("htmx:wsError", function () {
-    setStatus("reconnecting", "reconnecting…");
   });
 
   // -- rows ---------------------------------------------------------------------------------
