@@ -22,3 +22,10 @@ def test_each_project_is_one_line_with_its_fields_in_the_file_s_order():
     )
     assert len(lines) == 3
     assert devports.parse(text) == sorted(specs, key=lambda spec: spec.name)
+
+
+def test_a_number_where_text_belongs_is_read_as_its_text():
+    (spec,) = devports.parse(
+        "projects:\n  api: {preferred_port: 8000, notes: 123, service_type: 2.5}\n"
+    )
+    assert (spec.notes, spec.service_type, spec.working_directory) == ("123", "2.5", "")
