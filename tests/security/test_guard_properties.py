@@ -260,3 +260,17 @@ def test_one_check_s_alerts_reach_a_channel_in_the_order_they_were_raised():
         assert [body["event"] for body in receiver.finished] == raised
     finally:
         receiver.stop()
+
+
+def test_operators_see_a_channel_s_header_names_but_no_values(api, operator_user):
+    AlertChannel.objects.create(
+        name="hook",
+        kind="webhook",
+        config={
+            "url": "http://127.0.0.1:9/hook",
+            "headers": {"Authorization": "Bearer s3cr3t", "X-Team": "dev"},
+        },
+    )
+    token = tokens.issue_pair(operator_user)["access"]
+    (listed,) = api("get", "/api/v1/alerts/channels", token).json()["items"]
+    assert listed["config"]["headers"] == {"Authorization": "***", "X-Team": "***"}
