@@ -7,6 +7,7 @@ Name, user, command line and cwd are read once per (pid, start time) and refresh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import time
@@ -79,13 +80,26 @@ def boot_time() -> float:
     raise RuntimeError("no btime in /proc/stat")
 
 
-# Read once: btime is recomputed from the wall clock on every read and can jump by a second,
-# which would make the same process appear to have two create times.
-BOOT_TIME = boot_time() if os.path.exists("/proc/stat") else 0.0
+# btime is the wall clock minus the time since boot: it moves when the clock is stepped (NTP, a
+# VM's host, a laptop's resume), and psutil, scripts and the port page then all compute new
+# create times. Read again at most this often, so the console agrees with them after a step.
+BOOT_TIME_RECHECK_SECONDS = 1.0
+_boot = [boot_time() if os.path.exists("/proc/stat") else 0.0, time.monotonic()]  # value, read at
+
+
+def current_boot_time() -> float:
+    value, read_at = _boot
+    now = time.monotonic()
+    if now - read_at >= BOOT_TIME_RECHECK_SECONDS and value:
+        with contextlib.suppress(OSError, RuntimeError):
+            value = boot_time()
+        _boot[:] = [value, now]  # one list assignment: a racing reader sees old or new, whole
+    return value
 
 
 def create_time_of(start_ticks: int) -> float:
-    return round(BOOT_TIME + start_ticks / CLOCK_TICKS, 2)
+    """Seconds since the epoch, as psutil computes them: boot time now plus the start ticks."""
+    return round(current_boot_time() + start_ticks / CLOCK_TICKS, 2)
 
 
 _user_names: dict[int, str | None] = {}
@@ -105,7 +119,6 @@ class StaticDetails(NamedTuple):
     user: str | None
     cmdline: str
     cwd: str | None
-    create_time: float
     read_at: float  # monotonic
 
 
@@ -131,7 +144,6 @@ def _read_static(pid: int, stat: ProcStat, now: float) -> StaticDetails | None:
         user=user_name(uid) if uid is not None else None,
         cmdline=" ".join(args)[:CMDLINE_MAX],
         cwd=cwd,
-        create_time=create_time_of(stat.start_ticks),
         read_at=now,
     )
 
@@ -177,7 +189,7 @@ def _info(
         user=static.user,
         cmdline=static.cmdline,
         cwd=static.cwd,
-        create_time=static.create_time,
+        create_time=create_time_of(stat.start_ticks),  # not kept: the clock may have been stepped
         ppid=stat.ppid,
         rss=rss,
         cpu_percent=cpu_percent,
