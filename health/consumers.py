@@ -8,17 +8,15 @@ pushed: a fragment whose target is not on the page is an htmx error.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from console.foundation.websockets import authenticate, watch_rights
+from console.foundation.websockets import authenticate, json_object, watch_rights
 from health import dashboard, live
 
 GROUP = live.GROUP
 NOT_AUTHENTICATED = 4401
-MAX_MESSAGE_BYTES = 4096
 
 
 class HealthPageConsumer(AsyncWebsocketConsumer):
@@ -46,13 +44,8 @@ class HealthPageConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         """What the page shows; with `resync`, it also gets its current state (it may have
         missed changes while the socket was down)."""
-        if not text_data or len(text_data) > MAX_MESSAGE_BYTES:
-            return
-        try:
-            params = json.loads(text_data)
-        except ValueError:
-            return
-        if not isinstance(params, dict):
+        params = json_object(text_data)
+        if params is None:
             return
         resync = str(params.get("resync") or "") == "1"
         if params.get("check"):

@@ -21,7 +21,13 @@ from django.template.loader import render_to_string
 
 from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR
-from console.foundation.websockets import authenticate, refused, watch_rights
+from console.foundation.websockets import (
+    MAX_MESSAGE_BYTES,
+    authenticate,
+    json_object,
+    refused,
+    watch_rights,
+)
 from ports import inventory, operations, sampler
 from ports.errors import ActionError
 from ports.inventory.records import Listener
@@ -32,7 +38,6 @@ from ports.models import PortEvent
 NOT_AUTHENTICATED = 4401
 # Port changes from the sampler; check state changes from the health scheduler.
 EVENT_GROUPS = (sampler.GROUP, "health-events")
-MAX_MESSAGE_BYTES = 4096
 # HTML that other parts of the console render for this page (the exposure audit's badge).
 PAGE_GROUP = "ports-page"
 
@@ -59,13 +64,8 @@ class PortsPageConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         """The page's filter (htmx ws-send of a hidden form); answers with a resync if due."""
-        if not text_data or len(text_data) > MAX_MESSAGE_BYTES:
-            return
-        try:
-            params = json.loads(text_data)
-        except ValueError:
-            return
-        if not isinstance(params, dict):
+        params = json_object(text_data)
+        if params is None:
             return
         self.view = ListenerFilter.from_params({k: str(v) for k, v in params.items()})
         try:

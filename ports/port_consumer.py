@@ -11,7 +11,6 @@ API and /ws/v1/events, each behind the gate.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 
 from channels.db import database_sync_to_async
@@ -20,9 +19,9 @@ from django.template.loader import render_to_string
 
 from console.foundation.limits import PORT_MAX, PORT_MIN
 from console.foundation.roles import OPERATOR, has_role
-from console.foundation.websockets import authenticate, watch_rights
+from console.foundation.websockets import authenticate, json_object, watch_rights
 from ports import sampler
-from ports.consumers import MAX_MESSAGE_BYTES, NOT_AUTHENTICATED
+from ports.consumers import NOT_AUTHENTICATED
 from ports.port_view import page_context
 from ports.stopping import DEFAULT_GRACE_SECONDS
 
@@ -66,11 +65,12 @@ class PortPageConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         """{"since": epoch seconds}: the page rendered then (a reconnect, or its Terminate or
         Stop answer replaced the sections); it is sent the sections if anything changed since."""
-        if not text_data or len(text_data) > MAX_MESSAGE_BYTES:
+        params = json_object(text_data)
+        if params is None:
             return
         try:
-            since = float(json.loads(text_data).get("since") or 0)
-        except (ValueError, TypeError, AttributeError):
+            since = float(params.get("since") or 0)
+        except (ValueError, TypeError):
             return
         if sampler.changed_since(since - RESYNC_MARGIN_SECONDS):
             self._refresh()

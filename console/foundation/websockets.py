@@ -7,6 +7,7 @@ session. We compare scheme, host and port exactly.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from channels.auth import AuthMiddlewareStack
@@ -22,6 +23,22 @@ if TYPE_CHECKING:
 
     from console.foundation.gate import Actor, AnyUser
     from console.foundation.tokens import Claims
+
+
+# What a socket takes from its page or client: JSON text this small; anything larger is refused.
+MAX_MESSAGE_BYTES = 4096
+
+
+def json_object(text_data: str | None) -> dict | None:
+    """The JSON object a page sent, or None for anything else (empty, too large, not JSON, not an
+    object): a page's socket ignores what its own page would never send."""
+    if not text_data or len(text_data) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        message = json.loads(text_data)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
 
 
 def _header(scope, name: bytes) -> str | None:
