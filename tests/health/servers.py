@@ -146,20 +146,23 @@ class SilentTCP:
 
 
 class WebhookReceiver:
-    """Records every POST (path, JSON body); answers `status`, after `delay` seconds."""
+    """Records every POST (path, JSON body) as it answers; answers `status`, after `delay`
+    seconds, or after the next of `delays` while any are left (one per request, in order)."""
 
     def __init__(self):
         self.received: list[tuple[str, dict]] = []
         self.status = 200
         self.delay = 0.0
+        self.delays: list[float] = []
         owner = self
 
         class Handler(_Quiet):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                if owner.delay:
-                    time.sleep(owner.delay)
+                delay = owner.delays.pop(0) if owner.delays else owner.delay
+                if delay:
+                    time.sleep(delay)  # the notifier's own slowness, not a wait in a test
                 try:
                     owner.received.append((self.path, json.loads(body or b"{}")))
                 except ValueError:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 from channels.testing import WebsocketCommunicator
 
 from console.asgi import application
-from ports import inventory
 from ports.free_ports import find_free_port
 from ports.models import Project
-from ports.sampler import Sampler
 from tests.conftest import spawn_listener
+from tests.ports.live_helpers import running_sampler
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,20 +42,6 @@ def access_token(viewer_user):
     from console.foundation import tokens
 
     return tokens.issue_pair(viewer_user)["access"]
-
-
-@contextlib.asynccontextmanager
-async def running_sampler():
-    stop = asyncio.Event()
-    sampler = Sampler(take_snapshot=inventory.Inventory().snapshot, interval=0.05)
-    task = asyncio.create_task(sampler.run(stop))
-    while sampler.samples == 0:
-        await asyncio.sleep(0.01)
-    try:
-        yield sampler
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
 
 
 async def _connect(path: str, headers) -> tuple[WebsocketCommunicator, bool, object]:

@@ -13,8 +13,8 @@ from channels.testing import WebsocketCommunicator
 from console.asgi import application
 from ports import inventory
 from ports.free_ports import find_free_port
-from ports.sampler import Sampler
-from tests.conftest import spawn_listener
+from tests.conftest import spawn_listener, wait_until
+from tests.ports.live_helpers import running_sampler
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,20 +35,6 @@ def viewer_cookie(client, viewer_user):
 def operator_cookie(client, operator_user):
     client.force_login(operator_user)
     return client.cookies["sessionid"].value
-
-
-@contextlib.asynccontextmanager
-async def running_sampler():
-    stop = asyncio.Event()
-    sampler = Sampler(take_snapshot=inventory.Inventory().snapshot, interval=0.05)
-    task = asyncio.create_task(sampler.run(stop))
-    while sampler.samples == 0:
-        await asyncio.sleep(0.01)
-    try:
-        yield sampler
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
 
 
 @contextlib.asynccontextmanager
@@ -138,8 +124,8 @@ async def test_it_stays_quiet_about_other_ports(viewer_cookie):
             noise = await asyncio.to_thread(spawn_listener, port=other)
             try:
                 # Held until the sampler has told the other port's opening to the group.
-                await asyncio.to_thread(
-                    _wait_for, lambda: inventory.Inventory().snapshot().on_port(other)
+                assert await asyncio.to_thread(
+                    wait_until, lambda: inventory.Inventory().snapshot().on_port(other), 10.0
                 )
                 assert await communicator.receive_nothing(timeout=0.5)
             finally:
@@ -181,12 +167,3 @@ async def test_it_looks_again_at_a_port_that_is_neither_held_nor_free(viewer_coo
         assert await communicator.receive_from(timeout=5) == "<p id='a'>2</p>"
         assert await communicator.receive_nothing(timeout=0.3)
     assert len(renders) == 3
-
-
-def _wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := predicate():
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")

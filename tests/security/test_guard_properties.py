@@ -11,10 +11,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 import types
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
@@ -200,66 +197,26 @@ def test_a_server_tree_holding_pid_1_is_never_signalled(listening_child, unreada
 # --- alert order ---------------------------------------------------------------------------------
 
 
-class SlowFirstReceiver:
-    """Answers the n-th POST after delays[n] seconds and records bodies as each answer is sent.
-
-    With the first answer slowest, alerts sent at once would be recorded out of order; alerts sent
-    one after another are recorded in the order they were raised.
-    """
-
-    def __init__(self, delays: list[float]):
-        self.finished: list[dict] = []
-        self._delays = list(delays)
-        lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with lock:
-                    delay = owner._delays.pop(0) if owner._delays else 0.0
-                time.sleep(delay)  # the notifier's own slowness, not a wait in the test
-                with lock:
-                    owner.finished.append(body)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def test_one_check_s_alerts_reach_a_channel_in_the_order_they_were_raised():
+def test_one_check_s_alerts_reach_a_channel_in_the_order_they_were_raised(receiver):
+    """The first answer is the slowest: alerts sent at once would be recorded out of order."""
     from django.utils import timezone
 
-    receiver = SlowFirstReceiver([0.6, 0.4, 0.2, 0.0])
-    try:
-        AlertChannel.objects.create(name="hook", kind="webhook", config={"url": receiver.url})
-        check = Check.objects.create(
-            name="api",
-            service="api",
-            type="tcp",
-            target={"host": "127.0.0.1", "port": 1},
-            failures_before_down=1,
-            state="up",
-        )
-        for ok in (False, True, False, True):  # down, up, down, up: four alerts queued
-            storage.store([storage.Observation(check.id, timezone.now(), ok, 1.0, "")])
-        raised = list(Alert.objects.order_by("id").values_list("event", flat=True))
-        assert raised == ["trigger", "recovery", "trigger", "recovery"]
-        assert async_to_sync(alerts.deliver_due)() == 4
-        assert [body["event"] for body in receiver.finished] == raised
-    finally:
-        receiver.stop()
+    receiver.delays = [0.6, 0.4, 0.2, 0.0]
+    AlertChannel.objects.create(name="hook", kind="webhook", config={"url": receiver.url})
+    check = Check.objects.create(
+        name="api",
+        service="api",
+        type="tcp",
+        target={"host": "127.0.0.1", "port": 1},
+        failures_before_down=1,
+        state="up",
+    )
+    for ok in (False, True, False, True):  # down, up, down, up: four alerts queued
+        storage.store([storage.Observation(check.id, timezone.now(), ok, 1.0, "")])
+    raised = list(Alert.objects.order_by("id").values_list("event", flat=True))
+    assert raised == ["trigger", "recovery", "trigger", "recovery"]
+    assert async_to_sync(alerts.deliver_due)() == 4
+    assert [body["event"] for _path, body in receiver.received] == raised
 
 
 def test_operators_see_a_channel_s_header_names_but_no_values(api, operator_user):
