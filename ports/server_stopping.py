@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from console.foundation.limits import validate_port
 from ports.errors import Refused, StaleTarget
-from ports.inventory import docker_engine
+from ports.inventory import docker_engine, processes
 from ports.inventory.records import CHILD, PROCESS, RELOADER, Listener, Manager, Server, Snapshot
 from ports.listing import manager_payload
 from ports.stopping import (
@@ -123,7 +123,7 @@ def find_server(
         )
     server = servers[mine[0].inode]
     assert server is not None
-    if abs(server.create_time - server_create_time) > CREATE_TIME_TOLERANCE:
+    if not processes.same_start(server.create_time, server_create_time, CREATE_TIME_TOLERANCE):
         raise StaleTarget(
             f"pid {server_pid} is now a different process (started at {server.create_time:.2f}, "
             f"expected {server_create_time:.2f}); refresh and try again"
@@ -276,7 +276,9 @@ def _signal_tree(
         from ports import inventory
 
         again = inventory.process_info(server.pid)
-        if again is None or abs(again.create_time - server.create_time) > CREATE_TIME_TOLERANCE:
+        if again is None or not processes.same_start(
+            again.create_time, server.create_time, CREATE_TIME_TOLERANCE
+        ):
             raise StaleTarget(f"pid {server.pid} exited before it could be signalled")
         sent = ["TERM"]
         _send_all(server, pidfds, signals.SIGTERM)

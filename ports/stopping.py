@@ -20,6 +20,7 @@ import psutil
 
 from console.foundation.limits import validate_port
 from ports.errors import Refused, StaleTarget
+from ports.inventory import processes
 from ports.inventory.records import ProcessInfo, Snapshot
 
 SIGNALS = {"TERM": signals.SIGTERM, "KILL": signals.SIGKILL}
@@ -231,7 +232,7 @@ def _verified_info(process_info_fn: ProcessInfoFn, pid: int, create_time: float)
     info = process_info_fn(pid)
     if info is None:
         raise StaleTarget(f"pid {pid} has exited; refresh and try again")
-    if abs(info.create_time - create_time) > CREATE_TIME_TOLERANCE:
+    if not processes.same_start(info.create_time, create_time, CREATE_TIME_TOLERANCE):
         raise StaleTarget(
             f"pid {pid} is now a different process (started at {info.create_time:.2f}, "
             f"expected {create_time:.2f}); refresh and try again"

@@ -84,7 +84,11 @@ def boot_time() -> float:
 # VM's host, a laptop's resume), and psutil, scripts and the port page then all compute new
 # create times. Read again at most this often, so the console agrees with them after a step.
 BOOT_TIME_RECHECK_SECONDS = 1.0
+# Every boot time this process has computed create times with, newest last: a create time handed
+# out before a step (in a page, a form, a script's saved listing) is still recognised after it.
+BOOT_TIMES_KEPT = 32
 _boot = [boot_time() if os.path.exists("/proc/stat") else 0.0, time.monotonic()]  # value, read at
+_boot_times_seen: list[float] = [_boot[0]]
 
 
 def current_boot_time() -> float:
@@ -93,6 +97,9 @@ def current_boot_time() -> float:
     if now - read_at >= BOOT_TIME_RECHECK_SECONDS and value:
         with contextlib.suppress(OSError, RuntimeError):
             value = boot_time()
+        if value not in _boot_times_seen:
+            _boot_times_seen.append(value)
+            del _boot_times_seen[:-BOOT_TIMES_KEPT]
         _boot[:] = [value, now]  # one list assignment: a racing reader sees old or new, whole
     return value
 
@@ -100,6 +107,15 @@ def current_boot_time() -> float:
 def create_time_of(start_ticks: int) -> float:
     """Seconds since the epoch, as psutil computes them: boot time now plus the start ticks."""
     return round(current_boot_time() + start_ticks / CLOCK_TICKS, 2)
+
+
+def same_start(create_time: float, expected: float, tolerance: float) -> bool:
+    """Whether two create times name the same start of a process, even when a step of the wall
+    clock came between them: each was boot time plus the same start ticks, so they may differ
+    by exactly the difference of two boot times this process has used, and by nothing else."""
+    apart = create_time - expected
+    seen = list(_boot_times_seen)
+    return any(abs(apart - (then - now)) <= tolerance for then in seen for now in seen)
 
 
 _user_names: dict[int, str | None] = {}
