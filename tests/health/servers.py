@@ -17,6 +17,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+# shutdown() waits for serve_forever's next poll: 50 ms, not the default half second a test
+# would spend in teardown for each server it stops.
+POLL_INTERVAL = 0.05
+
 
 class _Quiet(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -101,7 +105,9 @@ class ControlledHTTP:
         self.port = self.server.server_address[1]
         scheme = "https" if tls_context else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}/health"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True
+        )
         self.thread.start()
 
     def stop(self) -> None:
@@ -125,7 +131,9 @@ class EchoTCP:
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True
+        ).start()
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -175,7 +183,9 @@ class WebhookReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True
+        ).start()
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -34,7 +34,7 @@ from health.probes.netpolicy import (
 )
 from tests import netguard
 from tests.health import conftest as health_fixtures
-from tests.health.servers import ControlledHTTP
+from tests.health.servers import POLL_INTERVAL, ControlledHTTP
 from tests.outbound_seams import (
     METADATA,
     SETTING,
@@ -71,7 +71,9 @@ class Redirecting:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/start"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True
+        ).start()
 
     def stop(self) -> None:
         self.server.shutdown()
