@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
@@ -25,23 +24,15 @@ class RequestTimingMiddleware:
     path is logged redacted (`/login/link/…/`).
     """
 
-    sync_capable = True
-    async_capable = True
-
+    # Sync only, like the middlewares inside it: WhiteNoise and the security middlewares are
+    # sync, so under ASGI Django runs the whole chain in one thread from the outer edge, and an
+    # async path here would never be taken.
     def __init__(self, get_response):
         self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest):
-        if iscoroutinefunction(self):
-            return self._acall(request)
         started = time.perf_counter()
         return self._finish(request, self.get_response(request), started)
-
-    async def _acall(self, request: HttpRequest):
-        started = time.perf_counter()
-        return self._finish(request, await self.get_response(request), started)
 
     def _finish(self, request: HttpRequest, response: HttpResponse, started: float):
         elapsed_ms = (time.perf_counter() - started) * 1000

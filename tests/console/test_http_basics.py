@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import stat
 
 import pytest
 from django.conf import settings
+from django.test import AsyncClient
 
 
 def test_it_answers_health_without_authentication(client):
@@ -57,6 +59,19 @@ def test_it_times_every_response(client):
     response = client.get("/health")
     assert response["Server-Timing"].startswith("app;dur=")
     assert response["X-Response-Time"].endswith("ms")
+
+
+async def test_a_request_served_over_asgi_is_timed_and_logged_like_one_over_wsgi(caplog):
+    # `manage.py serve` runs the console under ASGI, so the middleware's async path is the
+    # one users meet: the same headers, and one log line with method, path, status and time.
+    caplog.set_level(logging.INFO, logger="console.requests")
+    response = await AsyncClient().get("/health")
+    assert response.status_code == 200
+    timing = response["Server-Timing"]
+    assert timing.startswith("app;dur=")
+    assert response["X-Response-Time"] == f"{timing.removeprefix('app;dur=')}ms"
+    lines = [r.getMessage() for r in caplog.records if r.name == "console.requests"]
+    assert lines == [f"GET /health 200 {timing.removeprefix('app;dur=')}ms"]
 
 
 def test_it_keeps_cookies_strict():
