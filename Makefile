@@ -84,15 +84,18 @@ bench: $(VENV)/.installed-test browser vite
 
 # Mutation testing of the code that guards people ([tool.mutmut] in pyproject.toml,
 # docs/testing.md). A venv of its own: mutmut brings setproctitle, which would retitle the real
-# gunicorn workers the server tests start. About 15 minutes on 2 cores; `mutmut results` after.
+# gunicorn workers the server tests start. Twelve children on two cores: a mutant's tests spend
+# most of their time waiting on sockets and processes. Time of the last full run: docs/testing.md.
+# `mutmut results` after.
+MUTATE_CHILDREN ?= 12
 MUTATE_VENV := .venv-mutate
 $(MUTATE_VENV)/.installed: pyproject.toml | $(VPY)
 	@test -x $(MUTATE_VENV)/bin/python || $(VPY) -m venv $(MUTATE_VENV)
-	$(MUTATE_VENV)/bin/python -m pip install --quiet -e '.[test]' 'mutmut>=3.8,<4'
+	$(MUTATE_VENV)/bin/python -m pip install --quiet -e '.[test]' 'mutmut>=3.8.1,<4'
 	@touch $@
 
 mutate: $(MUTATE_VENV)/.installed vite
-	$(MUTATE_VENV)/bin/mutmut run
+	$(MUTATE_VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN)
 	$(MUTATE_VENV)/bin/python -m tools.mutation_table
 	$(VPY) -m tools.hand_mutants
 

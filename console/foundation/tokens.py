@@ -122,12 +122,6 @@ def user_for(claims: Claims) -> User:
     return user
 
 
-def authenticate_bearer(token: str) -> tuple[User, str]:
-    """(user, scope) for an access token or a personal token; InvalidToken otherwise."""
-    user, claims = verify_bearer(token)
-    return user, claims.get("scope") or "read"
-
-
 def verify_bearer(token: str) -> tuple[User, Claims]:
     """(user, claims) for a live access or personal token; InvalidToken otherwise."""
     claims = _verify(token)
