@@ -56,3 +56,49 @@ def test_the_lockout_forgets_failures_after_the_cool_off_and_keeps_newer_ones():
     SignInFailure.objects.create(username="now", at=now)
     assert lockout.prune() == 1
     assert sorted(SignInFailure.objects.values_list("username", flat=True)) == ["new", "now"]
+
+
+def test_a_reused_refresh_token_kills_its_own_family_and_no_other(viewer_user, operator_user):
+    stolen = tokens.issue_pair(viewer_user)
+    other_device = tokens.issue_pair(viewer_user)
+    theirs = tokens.issue_pair(operator_user)
+    earlier = timezone.now() - timedelta(days=1)
+    long_revoked = tokens.issue_pair(viewer_user)
+    RefreshToken.objects.filter(family=_family(long_revoked)).update(revoked_at=earlier)
+
+    tokens.rotate(stolen["refresh"])
+    with pytest.raises(tokens.InvalidToken):
+        tokens.rotate(stolen["refresh"])  # the second holder of the same token: a thief
+
+    live = set(
+        RefreshToken.objects.filter(revoked_at__isnull=True).values_list("family", flat=True)
+    )
+    assert live == {_family(other_device), _family(theirs)}
+    # A family revoked before keeps the time it was revoked at.
+    assert RefreshToken.objects.get(family=_family(long_revoked)).revoked_at == earlier
+
+
+def _family(pair) -> str:
+    return tokens.decode(pair["refresh"], tokens.REFRESH)["fam"]
+
+
+def test_a_failed_sign_in_older_than_the_cool_off_no_longer_locks():
+    prefs = runtime_settings.current()
+    cooloff = timedelta(minutes=prefs.lockout_minutes)
+    stale = timezone.now() - cooloff - timedelta(seconds=5)
+    for _ in range(prefs.lockout_failures):
+        SignInFailure.objects.create(username="ada", address="10.0.0.7", at=stale)
+    assert lockout.locked("ada", "10.0.0.7") is None
+    for _ in range(prefs.lockout_failures):
+        lockout.failed("ada", "10.0.0.7")
+    assert lockout.locked("ada", "10.0.0.7") is not None
+
+
+def test_a_successful_sign_in_forgets_that_name_from_that_address_only():
+    for username, address in [("ada", "10.0.0.7"), ("ada", "10.0.0.8"), ("bob", "10.0.0.7")]:
+        lockout.failed(username, address)
+    lockout.succeeded("Ada ", "10.0.0.7")  # the name as typed: trimmed and case-folded
+    assert sorted(SignInFailure.objects.values_list("username", "address")) == [
+        ("ada", "10.0.0.8"),
+        ("bob", "10.0.0.7"),
+    ]

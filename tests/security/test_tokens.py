@@ -134,6 +134,41 @@ def test_it_never_grants_a_scope_above_the_role(api, operator_user, bearer):
         tokens.issue_personal(operator_user, "x", ["admin"], 1)
 
 
+@pytest.mark.parametrize(
+    ("name", "scopes", "days", "message"),
+    [
+        ("ci", [], 30, "scopes: choose from read, operate, admin"),
+        ("ci", ["read", "write"], 30, "scopes: choose from read, operate, admin"),
+        ("ci", ["read", "admin"], 30, "scopes: 'admin' is above your role (operator)"),
+        ("ci", ["read"], 0, "expires_in_days: from 1 to 90"),
+        ("ci", ["read"], 91, "expires_in_days: from 1 to 90"),
+        ("  ", ["read"], 30, "name: 1-100 characters"),
+        ("x" * 101, ["read"], 30, "name: 1-100 characters"),
+    ],
+)
+def test_a_personal_token_request_is_refused_with_its_reason(
+    operator_user, name, scopes, days, message
+):
+    with pytest.raises(ValueError) as raised:
+        tokens.issue_personal(operator_user, name, scopes, days)
+    assert str(raised.value) == message
+    assert not PersonalToken.objects.exists()
+
+
+def test_a_personal_token_carries_its_highest_scope_and_lives_its_days(operator_user):
+    record, raw = tokens.issue_personal(
+        operator_user, " " + "n" * 100 + " ", ["operate", "read"], 90
+    )
+    assert record.name == "n" * 100  # the longest name allowed, trimmed
+    assert record.scopes == ["read", "operate"]  # lowest first, as the tokens page lists them
+    claims = tokens.decode(raw, tokens.PERSONAL)
+    assert claims["scope"] == "operate"
+    assert claims["exp"] - claims["iat"] == 90 * 86400
+    assert record.expires_at.timestamp() == claims["exp"]
+    _user, verified = tokens.verify_bearer(raw)
+    assert verified["scope"] == "operate"
+
+
 def test_it_prints_a_token_from_the_command_line(admin_user, capsys, api):
     call_command("token", "create", "--user", "ada", "--scope", "read", "--days", "30")
     out = capsys.readouterr()
