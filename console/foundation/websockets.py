@@ -64,13 +64,18 @@ class HostAndOriginGuard:
         host = _header(scope, b"host") or ""
         domain, _port = split_domain_port(host)
         origin = _header(scope, b"origin")
-        allowed = bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
+        host_allowed = bool(domain) and validate_host(domain, settings.ALLOWED_HOSTS)
         # A script authenticating with a bearer token sends no Origin; a browser always does.
         if origin is None:
-            allowed = allowed and _header(scope, b"authorization") is not None
+            allowed = host_allowed and _header(scope, b"authorization") is not None
         else:
-            allowed = allowed and origin in expected_origins(scope)
-        reason = "foreign Host" if not domain else "Origin not this console"
+            allowed = host_allowed and origin in expected_origins(scope)
+        if not host_allowed:
+            reason = "foreign Host"
+        elif origin is None:
+            reason = "no Origin and no bearer token"
+        else:
+            reason = "Origin not this console"
         if allowed and not await _address_allowed(client_address(scope)):
             # The network allowlist holds for sockets as for pages: refused before any credential.
             allowed, reason = False, "network not allowed"
@@ -204,7 +209,7 @@ async def watch_rights(
     consumer,
     user: AnyUser | None,
     token_scope: str | None,
-    close_code: int = 4401,
+    close_code: int,
     role: str | None = None,
 ) -> None:
     """Close `consumer` once its rights lapse: a socket must not outlive a sign-out, a revoked
