@@ -39,10 +39,6 @@ PAGE, API, WEBSOCKET, CLI = "page", "api", "websocket", "cli"
 class Refused(PermissionDenied):
     """A 403 whose message says which of the five facts failed, in words a person can act on."""
 
-    def __init__(self, message: str, needed: str):
-        super().__init__(message)
-        self.needed = needed
-
 
 @dataclass(frozen=True)
 class Actor:
@@ -175,7 +171,7 @@ def authorize(
         via=actor.via,
         reason=reason,
     )
-    raise Refused(reason, needed)
+    raise Refused(reason)
 
 
 def allows(

@@ -312,6 +312,21 @@ def test_an_admins_export_carries_the_secrets(client, admin_user, bearer, secret
         assert word in text, word
 
 
+def test_an_admins_token_scoped_to_operate_exports_without_the_secrets(
+    client, admin_user, secret_set_up
+):
+    # A token caps its holder: an admin's operate token may export, as an operator would.
+    from console.foundation import tokens
+
+    _record, raw = tokens.issue_personal(admin_user, "ci", ["operate"], 1)
+    response = client.get("/api/v1/health/export", headers={"Authorization": f"Bearer {raw}"})
+    assert response.status_code == 200
+    text = response.content.decode()
+    for word in SECRET_WORDS:
+        assert word not in text, word
+    assert AuditEntry.objects.filter(action="health.export", detail__secrets="redacted").exists()
+
+
 def test_viewers_and_operators_read_checks_without_secrets(
     client, viewer_user, operator_user, admin_user, bearer, secret_set_up
 ):
