@@ -27,13 +27,7 @@ def role_of(user) -> str | None:
     return held[-1] if held else VIEWER
 
 
-def effective_role(user, scope: str | None = None) -> str | None:
-    """The user's role, capped by a token's scope when the request came with one."""
-    role = role_of(user)
-    if scope is None:
-        return role
-    return min(role, SCOPE_ROLE.get(scope), key=rank)
-
-
-def has_role(user, needed: str, scope: str | None = None) -> bool:
-    return rank(effective_role(user, scope)) >= rank(needed)
+def has_role(user, needed: str) -> bool:
+    """Whether a page shows `user` what `needed` may do; a token's scope is the gate's to judge
+    (gate.refusal), as only requests that act come with one."""
+    return rank(role_of(user)) >= rank(needed)
