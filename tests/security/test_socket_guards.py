@@ -111,6 +111,7 @@ def test_a_message_of_the_size_limit_is_read_and_one_byte_more_is_not():
     assert json_object(at_limit) == {"q": "x" * filler}
     assert json_object(at_limit[:-2] + 'x"}') is None
     assert json_object("") is None and json_object("[1]") is None
+    assert json_object(None) is None  # a binary frame carries no text
 
 
 def test_a_session_sockets_actor_carries_its_session_and_address(viewer_user):
