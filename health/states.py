@@ -49,7 +49,7 @@ class Tracker:
 
 
 def advance(
-    tracker: Tracker, outcome: str, failures_before_down: int = 2, successes_before_up: int = 1
+    tracker: Tracker, outcome: str, failures_before_down: int, successes_before_up: int
 ) -> Tracker:
     """The next state after one outcome.
 

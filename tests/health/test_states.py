@@ -11,6 +11,9 @@ def test_it_grades_one_result_by_its_latency():
     assert outcome_of(True, 150, warn_ms=50, crit_ms=100) == DOWN
     assert outcome_of(False, 1, warn_ms=50, crit_ms=100) == DOWN
     assert outcome_of(True, 10_000, warn_ms=None, crit_ms=None) == UP
+    # A threshold is a limit the check may reach: only slower than it counts against it.
+    assert outcome_of(True, 50, warn_ms=50, crit_ms=100) == UP
+    assert outcome_of(True, 100, warn_ms=50, crit_ms=100) == DEGRADED
 
 
 def _run(outcomes, state=UP, failures=2, successes=1):
