@@ -96,6 +96,7 @@ $(MUTATE_VENV)/.installed: pyproject.toml | $(VPY)
 
 mutate: $(MUTATE_VENV)/.installed vite
 	$(MUTATE_VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN)
+	$(VPY) -m tools.mutation_leftovers --end
 	$(MUTATE_VENV)/bin/python -m tools.mutation_table
 	$(VPY) -m tools.hand_mutants
 
