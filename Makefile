@@ -85,7 +85,7 @@ bench: $(VENV)/.installed-test browser vite
 # Mutation testing of the code that guards people ([tool.mutmut] in pyproject.toml,
 # docs/testing.md). A venv of its own: mutmut brings setproctitle, which would retitle the real
 # gunicorn workers the server tests start. Twelve children on two cores: a mutant's tests spend
-# most of their time waiting on sockets and processes. Time of the last full run: docs/testing.md.
+# part of their time waiting on sockets and processes. How long a run takes: docs/testing.md.
 # `mutmut results` after.
 MUTATE_CHILDREN ?= 12
 MUTATE_VENV := .venv-mutate

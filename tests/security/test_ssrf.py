@@ -432,3 +432,18 @@ def test_it_edits_check_networks_on_the_security_page(db, client, admin_user):
     refused = client.post("/security/", form)
     assert refused.status_code == 422
     assert "not a network" in refused.content.decode()
+
+
+def test_the_networks_setting_reads_what_people_write_and_names_what_it_cannot():
+    from health.probes.netpolicy import parse_networks
+
+    # A host address with its prefix (as `ip addr` prints it) means its network.
+    assert [str(n) for n in parse_networks("10.1.2.3/8, 192.168.7.0/24\nfd00::1")] == [
+        "10.0.0.0/8",
+        "192.168.7.0/24",
+        "fd00::1/128",
+    ]
+    assert parse_networks("  ") == ()
+    with pytest.raises(ValueError) as raised:
+        parse_networks("10.0.0.0/8 lan")
+    assert str(raised.value) == "'lan' is not a network (write it like 10.0.0.0/8)"
