@@ -22,6 +22,13 @@ from pathlib import Path
 POLL_INTERVAL = 0.05
 
 
+def serve_in_background(server: socketserver.BaseServer) -> threading.Thread:
+    """Start `server` in a daemon thread that `server.shutdown()` stops within POLL_INTERVAL."""
+    thread = threading.Thread(target=server.serve_forever, args=(POLL_INTERVAL,), daemon=True)
+    thread.start()
+    return thread
+
+
 class _Quiet(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -105,10 +112,7 @@ class ControlledHTTP:
         self.port = self.server.server_address[1]
         scheme = "https" if tls_context else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}/health"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True
-        )
-        self.thread.start()
+        self.thread = serve_in_background(self.server)
 
     def stop(self) -> None:
         if self.stopped:
@@ -131,9 +135,7 @@ class EchoTCP:
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        threading.Thread(
-            target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True
-        ).start()
+        serve_in_background(self.server)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -183,9 +185,7 @@ class WebhookReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(
-            target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True
-        ).start()
+        serve_in_background(self.server)
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import ssl
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,11 +29,12 @@ from health.probes.netpolicy import (
     NetworkPolicy,
     open_connection,
     own_addresses,
+    parse_networks,
     resolve_allowed,
 )
 from tests import netguard
 from tests.health import conftest as health_fixtures
-from tests.health.servers import POLL_INTERVAL, ControlledHTTP
+from tests.health.servers import ControlledHTTP, serve_in_background
 from tests.outbound_seams import (
     METADATA,
     SETTING,
@@ -71,9 +71,7 @@ class Redirecting:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/start"
-        threading.Thread(
-            target=self.server.serve_forever, args=(POLL_INTERVAL,), daemon=True
-        ).start()
+        serve_in_background(self.server)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -435,8 +433,6 @@ def test_it_edits_check_networks_on_the_security_page(db, client, admin_user):
 
 
 def test_the_networks_setting_reads_what_people_write_and_names_what_it_cannot():
-    from health.probes.netpolicy import parse_networks
-
     # A host address with its prefix (as `ip addr` prints it) means its network.
     assert [str(n) for n in parse_networks("10.1.2.3/8, 192.168.7.0/24\nfd00::1")] == [
         "10.0.0.0/8",
