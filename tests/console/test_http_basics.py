@@ -62,8 +62,8 @@ def test_it_times_every_response(client):
 
 
 async def test_a_request_served_over_asgi_is_timed_and_logged_like_one_over_wsgi(caplog):
-    # `manage.py serve` runs the console under ASGI, so the middleware's async path is the
-    # one users meet: the same headers, and one log line with method, path, status and time.
+    # `manage.py serve` runs the console under ASGI, the path users meet: the same headers as
+    # over WSGI, and one log line with method, path, status and time.
     caplog.set_level(logging.INFO, logger="console.requests")
     response = await AsyncClient().get("/health")
     assert response.status_code == 200

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from console.foundation import gate
 from console.foundation.models import AuditEntry
@@ -57,10 +58,6 @@ async def _handshake(*, host="127.0.0.1:8000", origin=None, scheme="ws", client=
     return inner.scopes, sent
 
 
-def _refusal() -> AuditEntry:
-    return AuditEntry.objects.get(action="ws.refused")
-
-
 @pytest.mark.parametrize(
     ("handshake", "reason"),
     [
@@ -76,16 +73,10 @@ async def test_a_refused_handshake_is_closed_and_audited_with_why_and_from_where
     monkeypatch.setenv("CONSOLE_ALLOWED_NETWORKS", "127.0.0.0/8")
     passed, sent = await _handshake(**handshake)
     assert passed == [] and sent == [{"type": "websocket.close", "code": 4403}]
-    entry = await _arefusal()
+    entry = await sync_to_async(AuditEntry.objects.get)(action="ws.refused")
     assert entry.detail["reason"] == reason
     assert entry.address == handshake.get("client", "127.0.0.1")
     assert entry.target == "/ws/v1/events" and entry.outcome == "denied"
-
-
-async def _arefusal() -> AuditEntry:
-    from asgiref.sync import sync_to_async
-
-    return await sync_to_async(_refusal)()
 
 
 @pytest.mark.parametrize(
