@@ -32,7 +32,7 @@ def leftovers() -> list[tuple[int, str]]:
         except OSError:
             continue  # gone, or not ours to read
         if cwd == MUTANTS or MUTANTS in cwd.parents:
-            found.append((int(entry.name), command.strip()[:100]))
+            found.append((int(entry.name), command.strip()))
     return found
 
 
@@ -45,7 +45,7 @@ def main() -> None:
         # mutmut and its workers run there too: a run is going, and its tests are not leftovers.
         sys.exit("a mutmut run is going: stop it first")
     for pid, command in found:
-        print(pid, command)
+        print(pid, command[:100])
         if args.end:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
