@@ -27,6 +27,31 @@ def pytest_configure(config) -> None:
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        # A mutant's pytest is forked from mutmut's fork server, which holds every test module
+        # it collected: without this, each collection walks that whole inherited heap, and the
+        # collections at the end of a session cost 0.5 of a mutant's 0.8 CPU-seconds.
+        import gc
+
+        gc.freeze()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under `make mutate`, a mutant's tests run fastest first, so a killed mutant dies at the
+    first cheap test that notices (mutmut runs with `-x`). mutmut orders them so itself when it
+    forks from its own process, but not from the fork server this project needs
+    (pyproject.toml, `[tool.mutmut]`); the durations are those of its statistics run."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if "__mutmut_" not in mutant:  # not a mutant: the statistics run, the clean run, make test
+        return
+    import json
+    from pathlib import Path
+
+    try:
+        durations = json.loads(Path("mutmut-stats.json").read_text())["duration_by_test"]
+    except (OSError, ValueError, KeyError):
+        return
+    items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
 
 
 def skip_or_fail(reason: str) -> None:
