@@ -331,7 +331,7 @@ def _argv(value, line) -> list[str]:
 
 
 def _redis_cli(argv: list[str], line) -> dict:
-    target: dict = {"host": "127.0.0.1", "port": 6379}
+    target: dict = {}  # no -h or -p: the validator's defaults, redis-cli's own (127.0.0.1:6379)
     options = {"-h": "host", "-p": "port", "-a": "password", "--user": "username"}
     args = iter(argv[1:-1])
     for arg in args:
@@ -348,7 +348,9 @@ def _channel(name: str, body, path: tuple, lines) -> dict:
         raise ConfigError(line, f"alert channel {name!r} must be a mapping")
     kind = body.get("kind", name)
     if kind not in CHANNEL_KEYS:
-        raise ConfigError(line, f"alerts.{name}: unknown kind {kind!r}; one of slack, email, ...")
+        raise ConfigError(
+            line, f"alerts.{name}: unknown kind {kind!r}; one of {', '.join(CHANNEL_KEYS)}"
+        )
     extra = set(body) - CHANNEL_COMMON - CHANNEL_KEYS[kind]
     if extra:
         key = sorted(map(str, extra))[0]
@@ -392,11 +394,12 @@ def import_yaml(
     """
     # The least right an import needs, decided before the file is read at all.
     gate.authorize(user, OPERATOR, "health.import", scope=scope, request=request)
-    plan = parse(raw)
     admin = gate.allows(user, ADMIN, scope=scope, request=request)
     env = (os.environ if environ is None else environ) if admin else None
     summary: dict[str, list[str]] = {"created": [], "updated": [], "removed": [], "channels": []}
     try:
+        # A file refused while it is read is audited as one refused while it is applied.
+        plan = parse(raw)
         with transaction.atomic():
             # Channels first: a check of the same file may name them.
             for line, definition in plan.channels:
@@ -468,7 +471,7 @@ def _seconds(value: float) -> str:
     return f"{int(value)}s" if value == int(value) else f"{round(value * 1000)}ms"
 
 
-def check_entry(check: Check, reveal: bool = True) -> dict:
+def check_entry(check: Check, *, reveal: bool) -> dict:
     target = check.target if reveal else secrets.redact_target(check.type, check.target)
     entry: dict = {"type": check.type, "name": check.name}
     if check.type == "http":
@@ -505,12 +508,12 @@ def check_entry(check: Check, reveal: bool = True) -> dict:
     return entry
 
 
-def export_data(reveal: bool = False) -> dict:
+def export_data(*, reveal: bool) -> dict:
     """The whole configuration; secrets as stored (values or placeholders) only if `reveal`."""
     services: dict[str, dict] = {}
     loose: list[dict] = []
     for check in Check.objects.order_by("service", "name").prefetch_related("channels"):
-        entry = check_entry(check, reveal)
+        entry = check_entry(check, reveal=reveal)
         if check.service:
             services.setdefault(check.service, {"checks": []})["checks"].append(entry)
         else:
@@ -539,13 +542,16 @@ def export_data(reveal: bool = False) -> dict:
     return data
 
 
-def export_yaml(reveal: bool = False) -> str:
+def export_yaml(*, reveal: bool) -> str:
     note = "" if reveal else "# Secrets are shown as *** (only an admin's export carries them).\n"
     return (
         "# Portside health checks: `manage.py health import healthcheck.yml`\n"
         + note
         + yaml.safe_dump(
-            export_data(reveal), sort_keys=False, allow_unicode=True, default_flow_style=False
+            export_data(reveal=reveal),
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=False,
         )
     )
 
@@ -566,4 +572,4 @@ def export_for(
         target="healthcheck.yml",
         secrets="included" if reveal else "redacted",
     )
-    return export_yaml(reveal)
+    return export_yaml(reveal=reveal)
