@@ -16,6 +16,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # shutdown() waits for serve_forever's next poll: 50 ms, not the default half second a test
 # would spend in teardown for each server it stops.
@@ -157,19 +161,24 @@ class SilentTCP:
 
 class WebhookReceiver:
     """Records every POST (path, JSON body) as it answers; answers `status`, after `delay`
-    seconds, or after the next of `delays` while any are left (one per request, in order)."""
+    seconds, or after the next of `delays` while any are left (one per request, in order).
+    `on_first_post`, if set, runs while the first POST is being answered."""
 
     def __init__(self):
         self.received: list[tuple[str, dict]] = []
         self.status = 200
         self.delay = 0.0
         self.delays: list[float] = []
+        self.on_first_post: Callable[[], None] | None = None
         owner = self
 
         class Handler(_Quiet):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                hook, owner.on_first_post = owner.on_first_post, None
+                if hook is not None:
+                    hook()
                 delay = owner.delays.pop(0) if owner.delays else owner.delay
                 if delay:
                     time.sleep(delay)  # the notifier's own slowness, not a wait in a test

@@ -96,3 +96,47 @@ def test_an_engine_that_does_not_answer_is_a_clear_refusal(listening_child, tmp_
             engine=EngineClient(str(tmp_path / "absent.sock")),
         )
     assert child.process.poll() is None
+
+
+def test_a_result_names_the_manager_that_runs_the_server(listening_child):
+    child = listening_child()
+    unit = Manager("systemd", "demo.service", "systemctl stop demo", restarts=True)
+    result = server_stopping.stop_server(
+        child.port, child.pid, child.create_time(), servers_fn=_managed_by(child, unit)
+    )
+    assert result.as_dict()["manager"] == {
+        "kind": "systemd",
+        "name": "demo.service",
+        "stop_command": "systemctl stop demo",
+        "restarts": True,
+    }
+
+
+def test_a_group_the_console_shares_is_signalled_pid_by_pid_and_never_as_a_group(
+    listening_child,
+):
+    import os
+
+    child = listening_child()
+
+    def servers_of(listeners):
+        found = inventory.servers_of(listeners)
+        return {
+            inode: replace(server, leads_group=True)
+            if server and server.pid == child.pid
+            else server
+            for inode, server in found.items()
+        }
+
+    # The console (this process) is a member of the root's process group, as when both were
+    # started from one shell job: a signal to the group would reach the console too.
+    result = server_stopping.stop_server(
+        child.port,
+        child.pid,
+        child.create_time(),
+        dry_run=True,
+        servers_fn=servers_of,
+        group_members=lambda pgid: [pgid, os.getpid()],
+    )
+    assert [(step.pid, step.via) for step in result.plan] == [(child.pid, "pid")]
+    assert child.process.poll() is None

@@ -235,3 +235,19 @@ def test_the_health_command_says_the_same(admin_user, stored_check, tmp_path):
         call_command("health", "import", str(path), "--replace")
     assert "line 2: .inf is not a finite number" in str(refused.value)
     _assert_check_kept()
+
+
+@pytest.mark.parametrize(
+    ("header", "size"),
+    [
+        (None, 0),
+        ("", 0),
+        (" 42 ", 42),
+        ("4x", 0),  # not a number: measured from the body instead
+        ("-1", 0),
+        ("9" * 19, int("9" * 19)),
+        ("9" * 20, 0),  # longer than any real body: not trusted as a size
+    ],
+)
+def test_a_declared_size_is_read_only_from_a_plain_content_length(header, size):
+    assert safe_yaml.declared_size(header) == size

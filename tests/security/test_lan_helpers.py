@@ -180,3 +180,25 @@ def test_a_certificate_without_its_key_is_remade(tmp_path):
     key_path.unlink()
     _cert_path, key_path, again = lan.self_signed_certificate(tmp_path, ["192.0.2.3"])
     assert key_path.exists() and again != first
+
+
+@pytest.fixture
+def machine_in_tokyo(monkeypatch):
+    """The process's local time zone set nine hours ahead of UTC, and put back after."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_lan_certificate_is_valid_now_whatever_the_machines_time_zone(
+    tmp_path, machine_in_tokyo
+):
+    cert_path, _key, _fingerprint = lan.self_signed_certificate(tmp_path, ["192.0.2.7"])
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    now = datetime.datetime.now(datetime.UTC)
+    assert cert.not_valid_before_utc <= now < cert.not_valid_after_utc
+    assert now - cert.not_valid_before_utc < datetime.timedelta(minutes=10)

@@ -121,3 +121,24 @@ def test_a_token_sockets_actor_carries_its_claims_and_no_session(viewer_user):
     }
     actor = actor_for(scope, viewer_user, "read")
     assert actor.token == claims and actor.session_key is None and actor.scope == "read"
+
+
+def test_a_socket_without_a_session_has_an_actor_with_none(viewer_user):
+    # A websocket reached without the session middleware (or with none to load).
+    actor = actor_for({"client": ("127.0.0.1", 4000)}, viewer_user, None)
+    assert actor.session_key is None and actor.token is None
+
+
+async def test_an_open_socket_keeps_its_rights_and_loses_what_its_token_lacks(admin_user):
+    from console.foundation import tokens
+    from console.foundation.roles import OPERATOR
+    from console.foundation.websockets import still_allowed
+
+    _record, raw = await sync_to_async(tokens.issue_personal)(admin_user, "read", ["read"], 1)
+    claims = tokens.decode(raw, tokens.PERSONAL)
+    scope = {"portside_token_claims": claims, "client": ("127.0.0.1", 4000)}
+    # The admin's read token may watch (viewer) for as long as it is live...
+    assert await still_allowed(scope, admin_user, "read") is None
+    # ...and may not hold a socket that needs an operator: the token's scope, not the person.
+    reason = await still_allowed(scope, admin_user, "read", OPERATOR)
+    assert reason == "this token's scopes (read) do not include operate"

@@ -211,3 +211,18 @@ def test_it_keeps_tokens_out_of_the_request_log(client, viewer_user, personal_to
     with caplog.at_level("INFO"):
         client.get(f"{PORTS}&token={raw}", headers={"Authorization": f"Bearer {raw}"})
     assert raw not in caplog.text
+
+
+def test_a_personal_tokens_scopes_are_kept_lowest_first_and_once(admin_user):
+    record, _raw = tokens.issue_personal(admin_user, "all", ["admin", "read", "operate", "read"], 1)
+    record.refresh_from_db()
+    assert record.scopes == ["read", "operate", "admin"]
+
+
+def test_revoking_a_family_again_keeps_the_first_revocation_and_counts_nothing(admin_user):
+    tokens.issue_pair(admin_user)
+    family = RefreshToken.objects.get().family
+    assert tokens.revoke_family(family) == 1
+    first = RefreshToken.objects.get().revoked_at
+    assert tokens.revoke_family(family) == 0
+    assert RefreshToken.objects.get().revoked_at == first
