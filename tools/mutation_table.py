@@ -19,8 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.toml"
-KILLED = {1, 3, 37, 152, 255}  # the tests failed (or the type checker refused the mutant)
-TIMED_OUT = {36, -24, 24}  # the tests ran past their time: counted as killed, shown apart
+KILLED = {1, 3, 37}  # the tests failed, or mypy refused the mutant (37): shown apart
+BY_MYPY = 37  # type_check_command: make test runs the same mypy, so it could not land
+TIMED_OUT = {36, -24, 24, 152, 255}  # past the time limit (SIGXCPU): killed, shown apart
 SURVIVED = {0, 5, 33}  # tests passed, or no test reaches it
 
 
@@ -42,9 +43,9 @@ def results(mutants: Path) -> dict[str, dict[str, int | None]]:
 def table(mutants: Path) -> tuple[str, list[str]]:
     known = equivalents()
     lines = [
-        "| module | mutants | killed | of which timed out | survived | equivalent | not run "
-        "| killed, of judged |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | killed | of which by mypy | of which timed out | survived "
+        "| equivalent | not run | killed, of judged |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     totals: Counter[str] = Counter()
     survivors = []
@@ -55,6 +56,7 @@ def table(mutants: Path) -> tuple[str, list[str]]:
                 counts["equivalent"] += 1
             elif code in KILLED:
                 counts["killed"] += 1
+                counts["by mypy"] += code == BY_MYPY
             elif code in TIMED_OUT:
                 counts["killed"] += 1
                 counts["timed out"] += 1
@@ -74,7 +76,8 @@ def _row(name: str, counts: Counter[str]) -> str:
     judged = counts["killed"] + counts["survived"]
     share = f"{100 * counts['killed'] / judged:.1f}%" if judged else "-"
     return (
-        f"| {name} | {counts['mutants']} | {counts['killed']} | {counts['timed out']} | "
+        f"| {name} | {counts['mutants']} | {counts['killed']} | {counts['by mypy']} | "
+        f"{counts['timed out']} | "
         f"{counts['survived']} | "
         f"{counts['equivalent']} | {counts['not run']} | {share} |"
     )
