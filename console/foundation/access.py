@@ -23,7 +23,7 @@ class SignedInRequest(HtmxHttpRequest):
     user: User
 
 
-def require_role(role: str, action: str = ""):
+def require_role(role: str, action: str):
     """View decorator: a signed-in user below `role` gets 403 (the login middleware runs first)."""
 
     def decorate(view):

@@ -188,3 +188,56 @@ def test_terminating_a_pid_that_does_not_hold_the_port_is_refused_as_stale(
     assert holder.process.poll() is None and other.process.poll() is None
     entry = AuditEntry.objects.get(action="port.terminate")
     assert (entry.target, entry.outcome) == (f"port {other.port} pid {holder.pid}", "StaleTarget")
+
+
+ADDRESS = "127.0.0.9"  # not the test client's default: a row that lost the request shows it
+
+
+def test_a_stop_through_the_api_is_judged_and_audited_for_the_caller_and_their_address(
+    client, operator_user, admin_user, bearer, master_with_a_worker_of_another_user
+):
+    import json
+
+    master, _worker = master_with_a_worker_of_another_user
+    assert _server_of(master.port, master.pid) is not None
+    body = json.dumps(
+        {"server_pid": master.pid, "server_create_time": master.create_time(), "dry_run": True}
+    )
+
+    def post(user):
+        return client.post(
+            f"/api/v1/ports/{master.port}/stop",
+            body,
+            content_type="application/json",
+            headers=bearer(user),
+            REMOTE_ADDR=ADDRESS,
+        )
+
+    refused = post(operator_user)
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    (row,) = AuditEntry.objects.all()  # one row: the gate's, not a second one for the 403
+    assert (row.action, row.outcome, row.address, row.detail["via"]) == (
+        "port.stop",
+        "forbidden",
+        ADDRESS,
+        "api",
+    )
+    assert post(admin_user).status_code == 200
+    planned = AuditEntry.objects.get(action="port.stop", outcome="dry-run")
+    assert (planned.address, planned.username) == (ADDRESS, admin_user.username)
+    assert master.process.poll() is None
+
+
+def test_a_stop_told_to_escalate_ends_a_server_that_ignores_term(operator_user, listening_child):
+    child = listening_child(ignore_term=True)
+    result = operations.stop_for(
+        operator_user,
+        port=child.port,
+        server_pid=child.pid,
+        server_create_time=child.create_time(),
+        grace_seconds=0.5,
+        escalate=True,
+    )
+    assert wait_until(lambda: child.process.poll() is not None, timeout=30)
+    assert result.released is True
+    assert AuditEntry.objects.get(action="port.stop").detail["escalate"] is True

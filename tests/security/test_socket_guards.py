@@ -142,3 +142,29 @@ async def test_an_open_socket_keeps_its_rights_and_loses_what_its_token_lacks(ad
     # ...and may not hold a socket that needs an operator: the token's scope, not the person.
     reason = await still_allowed(scope, admin_user, "read", OPERATOR)
     assert reason == "this token's scopes (read) do not include operate"
+
+
+async def test_the_websocket_stack_guards_then_authenticates_then_routes():
+    # Built afresh, as console.asgi builds it at import: Host and Origin guard, session auth,
+    # the consumers' routes.
+    from channels.testing import WebsocketCommunicator
+
+    from console.foundation.websockets import guarded
+    from console.routing import websocket_urlpatterns
+
+    stack = guarded(websocket_urlpatterns)
+    own = [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")]
+    # Past the guard, a signed-out socket reaches the ports consumer, which refuses it.
+    communicator = WebsocketCommunicator(stack, "/ws/ports/", headers=own)
+    connected, _code = await communicator.connect(timeout=10)
+    assert not connected
+    refusal = await sync_to_async(AuditEntry.objects.get)(action="ws.refused")
+    assert (refusal.target, refusal.detail["reason"]) == ("/ws/ports/", "not signed in")
+    # A foreign Host stops at the guard.
+    foreign = [(b"host", b"evil.example"), (b"origin", b"http://evil.example")]
+    communicator = WebsocketCommunicator(stack, "/ws/ports/", headers=foreign)
+    connected, _code = await communicator.connect(timeout=10)
+    assert not connected
+    assert await sync_to_async(
+        AuditEntry.objects.filter(action="ws.refused", detail__reason="foreign Host").exists
+    )()
