@@ -241,3 +241,89 @@ def test_a_stop_told_to_escalate_ends_a_server_that_ignores_term(operator_user, 
     assert wait_until(lambda: child.process.poll() is not None, timeout=30)
     assert result.released is True
     assert AuditEntry.objects.get(action="port.stop").detail["escalate"] is True
+
+
+def _terminate_over_api(client, user, bearer, port: int, **body):
+    import json
+
+    return client.post(
+        f"/api/v1/ports/{port}/terminate",
+        json.dumps(body),
+        content_type="application/json",
+        headers=bearer(user),
+        REMOTE_ADDR=ADDRESS,
+    )
+
+
+def test_a_refused_terminate_is_audited_with_who_from_where_and_why(
+    client, operator_user, bearer, listening_child
+):
+    holder, other = listening_child(), listening_child()
+    answer = _terminate_over_api(
+        client, operator_user, bearer, other.port, pid=holder.pid, create_time=holder.create_time()
+    )
+    assert answer.status_code == 409
+    (entry,) = AuditEntry.objects.filter(action="port.terminate")
+    assert (entry.outcome, entry.address, entry.username) == (
+        "StaleTarget",
+        ADDRESS,
+        operator_user.username,
+    )
+    assert entry.detail == {"reason": answer.json()["detail"]}
+    assert f"pid {holder.pid}" in entry.detail["reason"]
+    assert holder.process.poll() is None and other.process.poll() is None
+
+
+def test_a_terminate_through_the_api_is_judged_for_the_caller_and_their_address(
+    client, operator_user, bearer, master_with_a_worker_of_another_user
+):
+    master, worker = master_with_a_worker_of_another_user
+    assert _server_of(master.port, master.pid) is not None
+    refused = _terminate_over_api(
+        client, operator_user, bearer, master.port, pid=worker, create_time=0.0
+    )
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    (row,) = AuditEntry.objects.all()  # the gate's row only
+    assert (row.action, row.outcome, row.address, row.detail["via"]) == (
+        "port.terminate",
+        "forbidden",
+        ADDRESS,
+        "api",
+    )
+
+
+def test_a_terminate_sends_the_signal_asked_for_and_escalates_when_told(
+    client, operator_user, bearer, listening_child
+):
+    deaf = listening_child(ignore_term=True)
+    killed = _terminate_over_api(
+        client,
+        operator_user,
+        bearer,
+        deaf.port,
+        pid=deaf.pid,
+        create_time=deaf.create_time(),
+        signal="KILL",
+    )
+    assert killed.status_code == 200, killed.content
+    # It ignores TERM: only the KILL asked for ends it.
+    assert wait_until(lambda: deaf.process.poll() is not None, timeout=30)
+
+    deaf_too = listening_child(ignore_term=True)
+    escalated = _terminate_over_api(
+        client,
+        operator_user,
+        bearer,
+        deaf_too.port,
+        pid=deaf_too.pid,
+        create_time=deaf_too.create_time(),
+        grace_seconds=0.5,
+        escalate=True,
+    )
+    assert escalated.status_code == 200, escalated.content
+    assert wait_until(lambda: deaf_too.process.poll() is not None, timeout=30)
+    rows = AuditEntry.objects.filter(action="port.terminate").order_by("id")
+    assert [(row.address, row.detail["signal"], row.detail["escalate"]) for row in rows] == [
+        (ADDRESS, "KILL", False),
+        (ADDRESS, "TERM", True),
+    ]

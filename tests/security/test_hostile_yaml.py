@@ -251,3 +251,27 @@ def test_the_health_command_says_the_same(admin_user, stored_check, tmp_path):
 )
 def test_a_declared_size_is_read_only_from_a_plain_content_length(header, size):
     assert safe_yaml.declared_size(header) == size
+
+
+def test_nesting_is_counted_down_again_after_each_collection():
+    # Each level holds an empty list before the next level: a count that forgot the depth on the
+    # way out of the list would never reach the limit.
+    level = "{}"
+    for _ in range(safe_yaml.DEFAULT_MAX_DEPTH):
+        level = "{a: [], b: " + level + "}"
+    with pytest.raises(safe_yaml.YamlRefused, match="nested more than 20 levels deep"):
+        safe_yaml.load(level, max_bytes=10_000)
+    within = "{}"
+    for _ in range(safe_yaml.DEFAULT_MAX_DEPTH - 1):
+        within = "{a: [], b: " + within + "}"
+    assert safe_yaml.load(within, max_bytes=10_000)[0]["a"] == []
+
+
+def test_integers_are_read_up_to_two_to_the_53rd_and_refused_beyond():
+    assert safe_yaml.load(f"n: {2**53}\n", max_bytes=10_000)[0] == {"n": 2**53}
+    with pytest.raises(safe_yaml.YamlRefused, match="is out of range"):
+        safe_yaml.load(f"n: {2**53 + 1}\n", max_bytes=10_000)
+    # Past the digits int() reads from text at all: refused the same way, not an error.
+    with pytest.raises(safe_yaml.YamlRefused, match=r"^.* is out of range") as raised:
+        safe_yaml.load("n: " + "9" * 5000 + "\n", max_bytes=10_000)
+    assert raised.value.line == 1

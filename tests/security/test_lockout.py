@@ -65,3 +65,13 @@ def test_it_forgets_failures_after_a_success(client, viewer_user):
     client.logout()
     for _ in range(4):
         assert _login(client, "vic", "wrong").status_code == 200
+
+
+def test_failures_without_a_username_lock_no_account(make_user):
+    from console.security import lockout
+
+    make_user("xxxx", "viewer")  # any name at all: the empty name must not stand for one
+    for _ in range(10):
+        lockout.failed("", "127.0.0.1")
+    assert lockout.locked("xxxx", "127.0.0.1") is None
+    assert lockout.locked("", "127.0.0.1") is not None
