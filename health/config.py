@@ -285,7 +285,8 @@ def _definition(service: str, endpoint, entry: dict, where: tuple, lines) -> dic
         target = {key: entry[key] for key in TYPE_KEYS[kind] if key in entry}
     elif kind == "command":
         target = {key: entry[key] for key in ("expect_exit", "expect_output") if key in entry}
-        target["argv"] = _argv(entry.get("argv", entry.get("command")), at("command"))
+        key = "argv" if "argv" in entry else "command"
+        target["argv"] = _argv(entry.get(key), at(key))
     elif kind == "ping":
         argv = _argv(entry.get("command"), at("command"))
         expected = str(entry.get("expected", "PONG"))

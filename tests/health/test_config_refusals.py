@@ -197,3 +197,87 @@ def test_a_refusal_without_a_line_is_the_message_alone(admin_user, settings):
     assert raised.value.line is None
     assert str(raised.value) == raised.value.message
     assert not str(raised.value).startswith("line")
+
+
+# The same refusals written in block style, each key on a line of its own: the line named is
+# the key's, not its check's.
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        pytest.param(
+            "checks:\n  - type: tcp\n    name: c\n    interval: soon\n",
+            "line 4: interval: 'soon' is not a duration like 5s, 100ms or 2m",
+            id="interval on its line",
+        ),
+        pytest.param(
+            "checks:\n  - type: tcp\n    name: c\n    timeout: soon\n",
+            "line 4: timeout: 'soon' is not a duration like 5s, 100ms or 2m",
+            id="timeout on its line",
+        ),
+        pytest.param(
+            "services:\n  api:\n    endpoint: http://127.0.0.1:1/\n    checks:\n      - type: http\n      - type: response_time\n        threshold: fast\n",
+            "line 7: threshold: 'fast' is not a duration like 5s, 100ms or 2m",
+            id="threshold on its line",
+        ),
+        pytest.param(
+            "services:\n  api:\n    endpoint: http://127.0.0.1:1/\n    checks:\n      - type: http\n        warning_threshold: fast\n",
+            "line 6: warning_threshold: 'fast' is not a duration like 5s, 100ms or 2m",
+            id="warning_threshold on its line",
+        ),
+        pytest.param(
+            "checks:\n  - type: command\n    name: c\n    command: 'echo \"unclosed'\n",
+            "line 4: command: No closing quotation",
+            id="command on its line",
+        ),
+        pytest.param(
+            "checks:\n  - type: command\n    name: c\n    argv: []\n",
+            "line 4: command: a command line or a list of arguments",
+            id="argv on its line",
+        ),
+        pytest.param(
+            "checks:\n  - type: ping\n    name: c\n    command: 'redis-cli -n 2 ping'\n",
+            "line 4: command: redis-cli option -n is not understood",
+            id="redis-cli option on its line",
+        ),
+        pytest.param(
+            "checks:\n  - type: ping\n    name: c\n    command: ''\n",
+            "line 4: command: a command line or a list of arguments",
+            id="empty ping command on its line",
+        ),
+        pytest.param(
+            "checks:\n  - type: ping\n    command: redis-cli ping\n    expected: PANG\n",
+            "line 4: a redis ping can only expect PONG",
+            id="expected on its line",
+        ),
+        pytest.param(
+            "checks:\n  - type: tcp\n    name: c\n    colour: red\n",
+            "line 4: unknown key 'colour' for a tcp check",
+            id="unknown key on its line",
+        ),
+        pytest.param(
+            "checks:\n  - name: c\n    type: smtp\n",
+            "line 3: type: unknown check type 'smtp'; one of http, tcp, redis, query, command, ping, response_time",
+            id="type on its line",
+        ),
+        pytest.param(
+            "checks:\n  - name: c\n    type: http\n",
+            "line 3: an http check needs a 'url' or the service's endpoint",
+            id="http without url at its type line",
+        ),
+        pytest.param(
+            "alerts:\n  hook:\n    kind: webhook\n    url: http://127.0.0.1:9/\n    remind_every: often\n",
+            "line 5: remind_every: 'often' is not a duration like 5s, 100ms or 2m",
+            id="remind_every on its line",
+        ),
+        pytest.param(
+            "alerts:\n  hook:\n    kind: teams\n",
+            "line 3: alerts.hook: unknown kind 'teams'; one of webhook, slack, email, pagerduty",
+            id="kind: at the channel line",
+        ),
+    ],
+)
+def test_a_refusal_in_a_block_style_file_names_the_line_of_its_key(admin_user, text, refusal):
+    with pytest.raises(config.ConfigError) as raised:
+        config.import_yaml(text, admin_user, environ=ENV)
+    assert str(raised.value) == refusal
+    assert not Check.objects.exists() and not AlertChannel.objects.exists()

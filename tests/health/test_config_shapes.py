@@ -278,3 +278,45 @@ def test_a_redis_cli_option_without_its_value_is_read_as_empty(admin_user):
     # `-a` takes the next word as the password: here there is none before the final `ping`.
     target = Check.objects.get().target
     assert (target["host"], target["port"], target["password"]) == ("127.0.0.1", 6379, "")
+
+
+@pytest.mark.parametrize(
+    ("command", "expected", "kind", "target"),
+    [
+        ("redis-cli ping", None, "redis", {"host": "127.0.0.1", "port": 6379}),
+        (
+            "/opt/redis/bin/redis-cli -h localhost -p 6390 PING",
+            None,
+            "redis",
+            {"host": "localhost", "port": 6390},
+        ),
+        # Not a ping of redis-cli: run as a command that must print the expected word.
+        (
+            "redis-cli info",
+            None,
+            "command",
+            {"argv": ["redis-cli", "info"], "expect_output": "PONG"},
+        ),
+        ("check-cache", "ready", "command", {"argv": ["check-cache"], "expect_output": "ready"}),
+    ],
+)
+def test_a_ping_check_is_asked_over_redis_or_run_as_a_command(
+    admin_user, command, expected, kind, target
+):
+    line = f"checks:\n  - {{type: ping, name: p, command: '{command}'"
+    line += f", expected: {expected}}}\n" if expected else "}\n"
+    config.import_yaml(line, admin_user, environ={})
+    check = Check.objects.get()
+    assert check.type == kind
+    assert {key: check.target[key] for key in target} == target
+
+
+def test_response_thresholds_read_bare_numbers_as_milliseconds(admin_user):
+    config.import_yaml(
+        "services:\n  api:\n    endpoint: http://127.0.0.1:1/\n    checks:\n"
+        "      - {type: http}\n      - {type: response_time, threshold: 2s, warning_threshold: 250}\n",
+        admin_user,
+        environ={},
+    )
+    check = Check.objects.get()
+    assert (check.crit_ms, check.warn_ms) == (2000, 250)
