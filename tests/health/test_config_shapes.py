@@ -314,7 +314,8 @@ def test_a_ping_check_is_asked_over_redis_or_run_as_a_command(
 def test_response_thresholds_read_bare_numbers_as_milliseconds(admin_user):
     config.import_yaml(
         "services:\n  api:\n    endpoint: http://127.0.0.1:1/\n    checks:\n"
-        "      - {type: http}\n      - {type: response_time, threshold: 2s, warning_threshold: 250}\n",
+        "      - {type: http}\n"
+        "      - {type: response_time, threshold: 2s, warning_threshold: 250}\n",
         admin_user,
         environ={},
     )
