@@ -295,33 +295,20 @@ def test_a_terminate_through_the_api_is_judged_for_the_caller_and_their_address(
 def test_a_terminate_sends_the_signal_asked_for_and_escalates_when_told(
     client, operator_user, bearer, listening_child
 ):
-    deaf = listening_child(ignore_term=True)
-    killed = _terminate_over_api(
-        client,
-        operator_user,
-        bearer,
-        deaf.port,
-        pid=deaf.pid,
-        create_time=deaf.create_time(),
-        signal="KILL",
-    )
-    assert killed.status_code == 200, killed.content
-    # It ignores TERM: only the KILL asked for ends it.
-    assert wait_until(lambda: deaf.process.poll() is not None, timeout=30)
-
-    deaf_too = listening_child(ignore_term=True)
-    escalated = _terminate_over_api(
-        client,
-        operator_user,
-        bearer,
-        deaf_too.port,
-        pid=deaf_too.pid,
-        create_time=deaf_too.create_time(),
-        grace_seconds=0.5,
-        escalate=True,
-    )
-    assert escalated.status_code == 200, escalated.content
-    assert wait_until(lambda: deaf_too.process.poll() is not None, timeout=30)
+    # Both servers ignore TERM: only the KILL asked for, or the escalation, ends them.
+    for asked in ({"signal": "KILL"}, {"grace_seconds": 0.5, "escalate": True}):
+        deaf = listening_child(ignore_term=True)
+        answer = _terminate_over_api(
+            client,
+            operator_user,
+            bearer,
+            deaf.port,
+            pid=deaf.pid,
+            create_time=deaf.create_time(),
+            **asked,
+        )
+        assert answer.status_code == 200, answer.content
+        assert wait_until(lambda process=deaf.process: process.poll() is not None, timeout=30)
     rows = AuditEntry.objects.filter(action="port.terminate").order_by("id")
     assert [(row.address, row.detail["signal"], row.detail["escalate"]) for row in rows] == [
         (ADDRESS, "KILL", False),

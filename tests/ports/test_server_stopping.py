@@ -20,19 +20,22 @@ from tests.ports.fake_docker_engine import FakeContainer, serving_fake_engine
 CONTAINER_ID = "3f4e8c1a9b2d" + "0" * 52
 
 
-def _managed_by(child, manager: Manager):
-    """servers_of for the child's port, as if `manager` ran it."""
+def _server_with(child, **fields):
+    """servers_of for the child's port, its server's `fields` changed (who manages it, ...)."""
 
     def servers_of(listeners):
         found = inventory.servers_of(listeners)
         return {
-            inode: replace(server, manager=manager)
-            if server and server.pid == child.pid
-            else server
+            inode: replace(server, **fields) if server and server.pid == child.pid else server
             for inode, server in found.items()
         }
 
     return servers_of
+
+
+def _managed_by(child, manager: Manager):
+    """servers_of for the child's port, as if `manager` ran it."""
+    return _server_with(child, manager=manager)
 
 
 def test_a_server_systemd_would_restart_is_not_signalled(listening_child):
@@ -118,16 +121,6 @@ def test_a_group_the_console_shares_is_signalled_pid_by_pid_and_never_as_a_group
     import os
 
     child = listening_child()
-
-    def servers_of(listeners):
-        found = inventory.servers_of(listeners)
-        return {
-            inode: replace(server, leads_group=True)
-            if server and server.pid == child.pid
-            else server
-            for inode, server in found.items()
-        }
-
     # The console (this process) is a member of the root's process group, as when both were
     # started from one shell job: a signal to the group would reach the console too.
     result = server_stopping.stop_server(
@@ -135,7 +128,7 @@ def test_a_group_the_console_shares_is_signalled_pid_by_pid_and_never_as_a_group
         child.pid,
         child.create_time(),
         dry_run=True,
-        servers_fn=servers_of,
+        servers_fn=_server_with(child, leads_group=True),
         group_members=lambda pgid: [pgid, os.getpid()],
     )
     assert [(step.pid, step.via) for step in result.plan] == [(child.pid, "pid")]
