@@ -235,7 +235,7 @@ def _service_checks(plan, service, body, path, lines, names) -> None:
             thresholds.append((line, entry, where))
             continue
         definition = _definition(service, endpoint, entry, where, lines)
-        definition["name"] = _unique(definition["name"], names, line)
+        definition["name"] = _unique(definition["name"], names)
         mine.append((line, definition))
     for line, entry, where in thresholds:
         targets = [definition for _, definition in mine if definition["type"] == "http"]
@@ -251,7 +251,8 @@ def _service_checks(plan, service, body, path, lines, names) -> None:
         plan.checks.append((line, definition))
 
 
-def _unique(name: str, names: set[str], line) -> str:
+def _unique(name: str, names: set[str]) -> str:
+    """The name, or "name 2", "name 3", ... when the file already has a check of that name."""
     candidate, number = name, 2
     while candidate in names:
         candidate, number = f"{name} {number}", number + 1
@@ -298,12 +299,14 @@ def _definition(service: str, endpoint, entry: dict, where: tuple, lines) -> dic
         else:
             kind, target = "command", {"argv": argv, "expect_output": expected}
     name = entry.get("name") or (f"{service} {kind}" if service else kind)
+    if interval != int(interval):
+        raise ConfigError(at("interval"), "interval: whole seconds only")
     definition = {
         "name": str(name),
         "service": service,
         "type": kind,
         "target": target,
-        "interval_s": interval,
+        "interval_s": int(interval),
         "timeout_s": timeout,
         "enabled": not entry.get("paused", False),
     }
@@ -314,9 +317,6 @@ def _definition(service: str, endpoint, entry: dict, where: tuple, lines) -> dic
         channels = entry["channels"]
         definition["channels"] = [channels] if isinstance(channels, str) else channels
     _apply_thresholds(definition, entry, where, lines)
-    if interval != int(interval):
-        raise ConfigError(at("interval"), "interval: whole seconds only")
-    definition["interval_s"] = int(interval)
     return definition
 
 
@@ -491,9 +491,8 @@ def check_entry(check: Check, *, reveal: bool) -> dict:
             entry["max_bytes"] = target["max_bytes"]
     else:
         keys = sorted(TYPE_KEYS[check.type] - {"command"})
+        # A command check's expect_exit of 0 is kept: 0 is neither None nor "".
         entry.update({key: target[key] for key in keys if target.get(key) not in (None, "")})
-        if check.type == "command":
-            entry["expect_exit"] = target.get("expect_exit", 0)
     entry["interval"] = f"{check.interval_s}s"
     entry["timeout"] = _seconds(check.timeout_s)
     if check.crit_ms:

@@ -180,6 +180,21 @@ ENV = {"PORTSIDE_SLACK": "http://127.0.0.1:9/"}
             "line 1: anchors and aliases (& and *) are not allowed",
             id="alias",
         ),
+        pytest.param(
+            "checks:\n  - type: ping\n    name: c\n",
+            "line 2: command: a command line or a list of arguments",
+            id="ping without a command, at its check",
+        ),
+        pytest.param(
+            "services:\n  api:\n    checks: 5\n",
+            "line 3: 'checks' must be a list",
+            id="checks on its line",
+        ),
+        pytest.param(
+            "checks:\n  - type: tcp\n    name: c\n    interval: 1500ms\n",
+            "line 4: interval: whole seconds only",
+            id="whole seconds on its line",
+        ),
         # The same in block style, each key on a line of its own: the line named is the key's.
         pytest.param(
             "checks:\n  - type: tcp\n    name: c\n    interval: soon\n",

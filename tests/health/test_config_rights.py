@@ -221,3 +221,31 @@ def test_the_export_reads_the_checks_channels_in_one_query(admin_user, django_as
     with django_assert_num_queries(3):  # the checks, their channels, the alert channels
         data = config.export_data(reveal=False)
     assert [entry["channels"] for entry in data["checks"]] == [["hook1"], ["hook2"], ["hook3"]]
+
+
+def test_a_read_scope_is_refused_before_the_file_is_read(admin_user):
+    # Even a file that would not parse: the refusal is the gate's, as health.import.
+    with pytest.raises(gate.Refused, match=r"scopes \(read\)"):
+        config.import_yaml("services: [", admin_user, scope="read", environ={})
+    (row,) = AuditEntry.objects.all()
+    assert (row.action, row.outcome, row.detail["scope"]) == ("health.import", "forbidden", "read")
+
+
+def test_an_import_judges_the_request_it_is_given(rf, viewer_user):
+    request = rf.post("/checks/import/", REMOTE_ADDR=ADDRESS)
+    request.user = viewer_user
+    with pytest.raises(gate.Refused, match="operator"):
+        config.import_yaml(FIRST, viewer_user, request=request, environ={})
+    (row,) = AuditEntry.objects.all()
+    assert (row.action, row.address, row.username) == ("health.import", ADDRESS, "vic")
+
+
+def test_an_import_from_the_command_line_is_audited_as_its_user(admin_user):
+    config.import_yaml(FIRST, admin_user, environ={})
+    with pytest.raises(config.ConfigError):
+        config.import_yaml("services:\n  api: [1]\n", admin_user, environ={})
+    rows = AuditEntry.objects.filter(action="health.import").order_by("id")
+    assert [(row.outcome, row.username) for row in rows] == [
+        ("ok", admin_user.username),
+        ("invalid", admin_user.username),
+    ]

@@ -321,3 +321,23 @@ def test_response_thresholds_read_bare_numbers_as_milliseconds(admin_user):
     )
     check = Check.objects.get()
     assert (check.crit_ms, check.warn_ms) == (2000, 250)
+
+
+def test_checks_are_named_for_their_service_and_kind_and_kept_apart(admin_user):
+    config.import_yaml(
+        "services:\n  api:\n    checks:\n"
+        + "      - {type: tcp, host: 127.0.0.1, port: 1}\n" * 3
+        + "checks:\n  - {type: tcp, host: 127.0.0.1, port: 2}\n"
+        + "  - {type: command, command: 'true', expect_exit: 3, expect_output: ok}\n",
+        admin_user,
+        environ={},
+    )
+    assert sorted(Check.objects.values_list("name", flat=True)) == [
+        "api tcp",
+        "api tcp 2",
+        "api tcp 3",
+        "command",
+        "tcp",
+    ]
+    command = Check.objects.get(type="command").target
+    assert (command["expect_exit"], command["expect_output"]) == (3, "ok")

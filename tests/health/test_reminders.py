@@ -33,8 +33,7 @@ def _channel(name: str = "hook", **fields) -> AlertChannel:
         name=name,
         kind="webhook",
         config={"url": "http://127.0.0.1:9/"},
-        remind_every_s=EVERY,
-        **fields,
+        **{"remind_every_s": EVERY, **fields},
     )
 
 
@@ -87,3 +86,61 @@ def test_each_check_counts_from_its_own_last_alert_on_that_channel():
         Alert.objects.filter(event="reminder").values_list("channel__name", "check_name")
     )
     assert reminded == {("hook", "old"), ("other", "recent")}
+
+
+def test_only_down_checks_are_reminded_and_only_by_channels_that_ask():
+    now = timezone.now()
+    long_ago = now - timedelta(days=1)
+    asks = _channel("asks", remind_every_s=1)  # the shortest interval there is
+    _channel("never", remind_every_s=0)
+    down = _down("api", since=long_ago)
+    Check.objects.create(
+        name="fine",
+        type="tcp",
+        target={"host": "127.0.0.1", "port": 1},
+        state=states.UP,
+        state_since=long_ago,
+    )
+    assert alerts.enqueue_reminders(now) == 1
+    (reminder,) = Alert.objects.filter(event="reminder")
+    assert (reminder.channel, reminder.check_ref) == (asks, down)
+
+
+def test_a_claimed_alert_left_sending_goes_back_to_the_queue():
+    channel = _channel()
+    stuck = Alert.objects.create(
+        channel=channel, check_name="api", event="trigger", state="down", status="sending"
+    )
+    sent = Alert.objects.create(
+        channel=channel, check_name="api", event="trigger", state="down", status="sent"
+    )
+    assert alerts.release_stuck() == 1
+    stuck.refresh_from_db()
+    sent.refresh_from_db()
+    assert (stuck.status, sent.status) == ("pending", "sent")
+
+
+def test_the_worker_knows_how_long_until_the_next_pending_alert():
+    channel = _channel()
+    assert alerts.seconds_to_next_attempt() is None
+    now = timezone.now()
+    Alert.objects.create(
+        channel=channel,
+        check_name="api",
+        event="trigger",
+        state="down",
+        status="sent",
+        next_attempt_at=now - timedelta(hours=1),
+    )
+    assert alerts.seconds_to_next_attempt() is None  # only pending alerts wait
+    later = Alert.objects.create(
+        channel=channel,
+        check_name="api",
+        event="trigger",
+        state="down",
+        next_attempt_at=now + timedelta(hours=1),
+    )
+    assert 3000 < alerts.seconds_to_next_attempt() <= 3600
+    later.next_attempt_at = now - timedelta(minutes=5)
+    later.save()
+    assert alerts.seconds_to_next_attempt() == 0.0  # overdue: now, not in a second

@@ -82,12 +82,13 @@ async def test_a_listener_gone_while_the_console_was_down_closes_as_it_was_last_
 
 def test_the_page_header_counts_what_the_sampler_last_saw(monkeypatch):
     lan = Listener("tcp", "ipv4", "0.0.0.0", 5000, 1, 1000)
+    also_lan = Listener("tcp", "ipv6", "::", 5002, 3, 1000)
     loopback = Listener("tcp", "ipv4", "127.0.0.1", 5001, 2, 1000)
     monkeypatch.setattr(sampler.live, "snapshot", None)
     assert sampler.summary() == {}  # no sampler in this process yet: the header shows nothing
-    seen = Snapshot(sampled_at=time.time(), complete=True, listeners=(lan, loopback))
+    seen = Snapshot(sampled_at=time.time(), complete=True, listeners=(lan, also_lan, loopback))
     monkeypatch.setattr(sampler.live, "snapshot", seen)
-    assert sampler.summary() == {"total": 2, "exposed": 1}
+    assert sampler.summary() == {"total": 3, "exposed": 2}
 
 
 async def test_the_background_service_samples_until_it_is_stopped(monkeypatch):
