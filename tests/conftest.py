@@ -169,6 +169,18 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05):
     return predicate()
 
 
+async def wait_until_async(predicate, timeout: float = 5.0, interval: float = 0.05):
+    """wait_until for a test on the event loop: polls without blocking the loop."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        await asyncio.sleep(interval)
+    return predicate()
+
+
 @pytest.fixture
 def make_user(db):
     from django.contrib.auth import get_user_model
@@ -199,6 +211,17 @@ def operator_user(make_user):
 @pytest.fixture
 def viewer_user(make_user):
     return make_user("vic", "viewer")
+
+
+@pytest.fixture
+def personal_token():
+    """personal_token(user, scopes=["read"], days=30) -> (record, raw JWT)."""
+    from console.foundation import tokens
+
+    def make(user, scopes=("read",), days: int = 30):
+        return tokens.issue_personal(user, "test token", list(scopes), days)
+
+    return make
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.foundation import gate, tokens
+from console.foundation import gate
 from console.foundation.models import AuditEntry
 from health import config
 from health.models import AlertChannel, Check
@@ -46,11 +46,6 @@ def _post_import(client, headers, text, replace=False):
     )
 
 
-def _personal(user, scope: str) -> dict[str, str]:
-    _record, token = tokens.issue_personal(user, f"{scope} token", [scope], 1)
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_every_change_an_api_import_makes_is_audited_as_the_caller_from_their_address(
     client, admin_user, bearer
 ):
@@ -81,8 +76,11 @@ def test_every_change_an_api_import_makes_is_audited_as_the_caller_from_their_ad
     ]
 
 
-def test_an_admins_read_token_cannot_import_and_the_refusal_is_one_row(client, admin_user):
-    response = _post_import(client, _personal(admin_user, "read"), FIRST)
+def test_an_admins_read_token_cannot_import_and_the_refusal_is_one_row(
+    client, admin_user, personal_token
+):
+    _record, token = personal_token(admin_user, ["read"])
+    response = _post_import(client, {"Authorization": f"Bearer {token}"}, FIRST)
     assert response.status_code == 403
     assert "scopes (read)" in response.json()["detail"]
     assert not Check.objects.exists() and not AlertChannel.objects.exists()

@@ -11,6 +11,7 @@ import pytest
 from ports import sampler
 from ports.inventory.records import Holder, Listener, Snapshot
 from ports.models import PortEvent
+from tests.conftest import wait_until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,10 +96,9 @@ async def test_the_background_service_samples_until_it_is_stopped(monkeypatch):
     monkeypatch.setattr(sampler.live, "snapshot", None)
     stop = asyncio.Event()
     service = asyncio.create_task(sampler.run(stop))
-    deadline = time.monotonic() + 60
-    while sampler.live.snapshot is None and not service.done():
-        assert time.monotonic() < deadline, "the sampler took no snapshot in 60 s"
-        await asyncio.sleep(0.05)
+    assert await wait_until_async(
+        lambda: sampler.live.snapshot is not None or service.done(), timeout=60
+    )
     stop.set()
     await asyncio.wait_for(service, timeout=60)
     assert sampler.live.snapshot is not None and service.exception() is None

@@ -1,19 +1,8 @@
-"""Security test helpers: personal tokens and JSON calls with a bearer."""
+"""Security test helpers: JSON calls with a bearer (personal tokens: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture
-def personal_token():
-    """personal_token(user, scopes=["read"], days=30) -> (record, raw JWT)."""
-    from console.foundation import tokens
-
-    def make(user, scopes=("read",), days: int = 30):
-        return tokens.issue_personal(user, "test token", list(scopes), days)
-
-    return make
 
 
 @pytest.fixture

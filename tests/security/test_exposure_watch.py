@@ -21,6 +21,7 @@ from health.models import Alert, AlertChannel
 from ports import inventory
 from ports.free_ports import find_free_port
 from ports.sampler import Sampler
+from tests.conftest import wait_until_async
 from tests.security.servers import WERKZEUG_APP, start_server, stop_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,11 +45,8 @@ async def sampler_and_watch():
 
 
 async def _until(predicate, timeout: float = DEADLINE_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := predicate():
-            return result
-        await asyncio.sleep(0.05)
+    if result := await wait_until_async(predicate, timeout):
+        return result
     raise AssertionError("condition not met before the deadline")
 
 

@@ -129,12 +129,14 @@ def test_a_socket_without_a_session_has_an_actor_with_none(viewer_user):
     assert actor.session_key is None and actor.token is None
 
 
-async def test_an_open_socket_keeps_its_rights_and_loses_what_its_token_lacks(admin_user):
+async def test_an_open_socket_keeps_its_rights_and_loses_what_its_token_lacks(
+    admin_user, personal_token
+):
     from console.foundation import tokens
     from console.foundation.roles import OPERATOR
     from console.foundation.websockets import still_allowed
 
-    _record, raw = await sync_to_async(tokens.issue_personal)(admin_user, "read", ["read"], 1)
+    _record, raw = await sync_to_async(personal_token)(admin_user, ["read"])
     claims = tokens.decode(raw, tokens.PERSONAL)
     scope = {"portside_token_claims": claims, "client": ("127.0.0.1", 4000)}
     # The admin's read token may watch (viewer) for as long as it is live...
